@@ -1,0 +1,1 @@
+"""Users, projects, memberships and API tokens: who may see and change what."""

@@ -1,0 +1,125 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.models import Role
+from accounts.scoping import AGENT_ROLE
+from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
+
+from ..models import Agent, AgentToken, Device, Run, RunTrigger, Script, Task, TaskGroup
+from ..scheduling import enqueue_task_group
+from .serializers import (
+    AgentSerializer,
+    AgentTokenSerializer,
+    DeviceSerializer,
+    RunSerializer,
+    ScriptSerializer,
+    TaskGroupSerializer,
+    TaskSerializer,
+)
+
+
+def _human(request):
+    return request.user if getattr(request.user, "pk", None) else None
+
+
+class AgentViewSet(ScopedModelViewSet):
+    """Device agents of the caller's projects (admins register them and issue their tokens)."""
+
+    queryset = Agent.objects.all()
+    serializer_class = AgentSerializer
+    write_roles = (Role.ADMIN,)
+    filterset_fields = ["project", "name"]
+
+
+class AgentTokenViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Agent API tokens. Create returns the token once; delete revokes it (the row stays for the audit trail)."""
+
+    queryset = AgentToken.objects.select_related("agent")
+    serializer_class = AgentTokenSerializer
+    write_roles = (Role.ADMIN,)
+    filterset_fields = ["agent"]
+
+    def perform_create(self, serializer):
+        plaintext = AgentToken.new_plaintext()
+        token = AgentToken(agent=serializer.validated_data["agent"], name=serializer.validated_data["name"])
+        token.set_token(plaintext)
+        token.save()
+        token.token = plaintext
+        serializer.instance = token
+
+    def perform_destroy(self, instance):
+        instance.revoke()
+
+
+class DeviceViewSet(ScopedModelViewSet):
+    """Devices; agents register and update the devices they drive."""
+
+    queryset = Device.objects.select_related("agent")
+    serializer_class = DeviceSerializer
+    write_roles = (Role.ADMIN, Role.QA, AGENT_ROLE)
+    filterset_fields = ["project", "agent", "platform", "status"]
+    search_fields = ["name", "serial", "model"]
+
+
+class ScriptViewSet(ScopedModelViewSet):
+    """UI flows that devices perform."""
+
+    queryset = Script.objects.all()
+    serializer_class = ScriptSerializer
+    filterset_fields = ["project", "platform"]
+    search_fields = ["name"]
+
+
+class TaskViewSet(ScopedModelViewSet):
+    """Tasks: script + mock record + scenario + device selector."""
+
+    queryset = Task.objects.select_related("script", "mock_record", "scenario")
+    serializer_class = TaskSerializer
+    filterset_fields = ["project", "script", "mock_record", "scenario", "enabled"]
+    search_fields = ["name"]
+
+
+class TaskGroupViewSet(ScopedModelViewSet):
+    """Task groups with their cron schedule (kept in step with Celery beat)."""
+
+    queryset = TaskGroup.objects.prefetch_related("tasks")
+    serializer_class = TaskGroupSerializer
+    filterset_fields = ["project", "enabled"]
+    search_fields = ["name"]
+
+    @extend_schema(request=None, responses={201: RunSerializer(many=True)})
+    @action(detail=True, methods=["post"])
+    def trigger(self, request, pk=None):
+        """Queue one run per enabled task of the group now."""
+        group = self.get_object()
+        self.check_object_permissions(request, group)
+        runs = enqueue_task_group(group.pk, trigger=RunTrigger.API, user=_human(request))
+        return Response(RunSerializer(runs, many=True, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class RunViewSet(ScopedModelViewSet):
+    """Runs of tasks; agents move them through their states."""
+
+    queryset = Run.objects.select_related("task", "device")
+    serializer_class = RunSerializer
+    write_roles = (Role.ADMIN, Role.QA, AGENT_ROLE)
+    filterset_fields = ["project", "task", "task_group", "status", "mode", "device", "trigger"]
+    ordering_fields = ["created_at", "started_at"]
+
+    def perform_create(self, serializer):
+        serializer.save(triggered_by=_human(self.request))
+
+
+ROUTES = [
+    ("agents", AgentViewSet),
+    ("agent-tokens", AgentTokenViewSet),
+    ("devices", DeviceViewSet),
+    ("scripts", ScriptViewSet),
+    ("tasks", TaskViewSet),
+    ("task-groups", TaskGroupViewSet),
+    ("runs", RunViewSet),
+]

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from accounts.models import ProjectScoped, TokenBase
+
+
+class Platform(models.TextChoices):
+    ANDROID = "android", "Android (uiautomator2)"
+    IOS = "ios", "iOS (WDA)"
+    WEB = "web", "Web (Playwright on Chromium)"
+
+
+class Agent(ProjectScoped):
+    """A process on a machine with devices attached; it talks to the platform only through the REST API
+    with its own tokens, and runs the project's tasks on its devices."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=100, help_text="e.g. 'lab-mac-mini-3'.")
+    hostname = models.CharField(max_length=255, blank=True, help_text="Reported by the agent.")
+    version = models.CharField(max_length=40, blank=True, help_text="Agent version reported at heartbeat.")
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="agent_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentToken(TokenBase):
+    """An agent's API token. Revoking it cuts the agent off at its next request; an agent may hold several
+    while a new one is rolled out."""
+
+    PREFIX = "tra_"
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens")
+
+    PROJECT_PATH = "agent__project"
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agent}: {self.name} ({self.hint}…)"
+
+
+class DeviceStatus(models.TextChoices):
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class Device(ProjectScoped):
+    """A phone, simulator or browser that runs tasks, attached to an agent."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="devices")
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices",
+                              help_text="The agent the device is attached to.")
+    name = models.CharField(max_length=100, help_text="e.g. 'Pixel 7 #2'.")
+    platform = models.CharField(max_length=8, choices=Platform.choices, help_text="How the device is driven.")
+    serial = models.CharField(max_length=120, blank=True,
+                              help_text="adb serial, iOS UDID, or empty for a web device.")
+    model = models.CharField(max_length=120, blank=True, help_text="Hardware model or browser.")
+    os_version = models.CharField(max_length=40, blank=True)
+    labels = models.JSONField(default=list, blank=True, help_text="Labels tasks select devices by, a JSON list.")
+    status = models.CharField(max_length=8, choices=DeviceStatus.choices, default=DeviceStatus.OFFLINE)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Script(ProjectScoped):
+    """A UI flow: the steps a device performs for one test case (tap, input, swipe, wait, assert)."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scripts")
+    name = models.CharField(max_length=200)
+    platform = models.CharField(max_length=8, choices=Platform.choices, help_text="Platform the flow targets.")
+    flow = models.JSONField(default=list, blank=True,
+                            help_text="Steps: [{\"action\": \"tap\", \"selector\": {...}, \"optional\": false}, ...].")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(ProjectScoped):
+    """Script + mock record + scenario + device selector: one test case that can be run and verified."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="tasks")
+    name = models.CharField(max_length=200)
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="tasks")
+    mock_record = models.ForeignKey("mock_records.MockRecord", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="tasks", help_text="API data answered during replay.")
+    scenario = models.ForeignKey("scenarios.Scenario", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="tasks", help_text="Rules the captured record is verified against.")
+    baseline_record = models.ForeignKey("test_records.TestRecord", null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+", help_text="Known-good record to diff replays with.")
+    device_selector = models.JSONField(default=dict, blank=True,
+                                       help_text="Which devices may run it: {\"platform\": ..., \"labels\": [...]}.")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskGroup(ProjectScoped):
+    """Tasks run together on a cron schedule (in the group's time zone) or on a trigger, with their own pass
+    rate. Its schedule is mirrored into a django-celery-beat PeriodicTask that beat reads."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="task_groups")
+    name = models.CharField(max_length=200)
+    tasks = models.ManyToManyField(Task, blank=True, related_name="groups")
+    cron = models.CharField(max_length=100, blank=True,
+                            help_text="Five-field cron expression (minute hour day month weekday); empty for manual.")
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone the cron is read in.")
+    enabled = models.BooleanField(default=True, help_text="Disabled groups keep their schedule but do not fire.")
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
+                                         on_delete=models.SET_NULL, related_name="+", editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="taskgroup_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django_celery_beat.validators import crontab_validator
+
+        errors = {}
+        if self.cron:
+            if len(self.cron.split()) != 5:
+                errors["cron"] = "Use five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * 1-5'."
+            else:
+                try:
+                    crontab_validator(self.cron)
+                except ValidationError as exc:
+                    errors["cron"] = f"Invalid cron expression {self.cron!r}: {' '.join(exc.messages)}"
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["time_zone"] = f"{self.time_zone!r} is not an IANA time zone such as 'Asia/Shanghai'."
+        if errors:
+            raise ValidationError(errors)
+
+    def describe_schedule(self) -> str:
+        if not self.cron:
+            return "manual"
+        from cron_descriptor import get_description
+
+        return f"{get_description(self.cron)} ({self.time_zone})"
+
+    @transaction.atomic
+    def sync_schedule(self) -> None:
+        """Create, update or remove the beat PeriodicTask so it matches cron, time zone and enabled."""
+        from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+        if not self.cron:
+            if self.periodic_task_id:
+                PeriodicTask.objects.filter(pk=self.periodic_task_id).delete()
+                TaskGroup.objects.filter(pk=self.pk).update(periodic_task=None)
+                self.periodic_task = None
+            return
+        minute, hour, day_of_month, month_of_year, day_of_week = self.cron.split()
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+            day_of_week=day_of_week, timezone=self.time_zone,
+        )
+        fields = {
+            "name": f"trackreplay task group {self.pk}",
+            "task": "automation.tasks.run_task_group",
+            "crontab": schedule,
+            "args": json.dumps([self.pk]),
+            "enabled": self.enabled,
+            "queue": "default",
+        }
+        if self.periodic_task_id:
+            PeriodicTask.objects.filter(pk=self.periodic_task_id).update(**fields)
+        else:
+            periodic = PeriodicTask.objects.create(**fields)
+            TaskGroup.objects.filter(pk=self.pk).update(periodic_task=periodic)
+            self.periodic_task = periodic
+
+
+class RunMode(models.TextChoices):
+    RECORD = "record", "Record (new mock record and baseline)"
+    REPLAY = "replay", "Replay against the mock record"
+    CAPTURE = "capture", "Capture only"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+class RunTrigger(models.TextChoices):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    API = "api"
+    CI = "ci"
+
+
+class Run(ProjectScoped):
+    """One execution of a task on one device: records or replays, captures a test record, gets a report."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="runs")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    task_group = models.ForeignKey(TaskGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
+                                   help_text="The group whose schedule or trigger started the run.")
+    mode = models.CharField(max_length=8, choices=RunMode.choices, default=RunMode.REPLAY)
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
+                               help_text="Device chosen for the run.")
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED,
+                              help_text="Lifecycle state; agents move it forward.")
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
+    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the run ended in error.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "status"])]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} of {self.task}"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class MockRecordsConfig(AppConfig):
+    name = "mock_records"

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import models
+
+from accounts.models import ProjectScoped
+
+
+class UnmatchedPolicy(models.TextChoices):
+    PASSTHROUGH = "passthrough", "Pass through to the real API"
+    NOT_FOUND = "404", "Answer 404"
+    BAD_GATEWAY = "502", "Answer 502"
+
+
+class MockRecordSource(models.TextChoices):
+    RECORDED = "recorded", "Recorded through the proxy"
+    HAR = "har", "Imported HAR"
+    FLOW = "flow", "Imported mitmproxy flows"
+    API = "api", "Created through the API"
+
+
+class MockRecord(ProjectScoped):
+    """Every HTTP exchange of one recording run, replayed as the app's API so each replay sees the same data."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="mock_records")
+    name = models.CharField(max_length=200, help_text="e.g. 'Home feed, logged-in user, 2026-11 catalogue'.")
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=10, choices=MockRecordSource.choices, default=MockRecordSource.API,
+                              help_text="Where the exchanges came from.")
+    unmatched_policy = models.CharField(
+        max_length=12, choices=UnmatchedPolicy.choices, default=UnmatchedPolicy.NOT_FOUND,
+        help_text="What replay does with a request no exchange matches.",
+    )
+    ignore = models.JSONField(
+        default=dict, blank=True,
+        help_text="Volatile fields left out of matching: {\"query\": [...], \"form\": [...], \"json\": [JSON paths], "
+        "\"headers\": [...]}.",
+    )
+    missing_interfaces = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Required interfaces of the project that this record lacks (empty when usable).",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _body_path(instance: Exchange, filename: str) -> str:
+    return f"exchange-bodies/{filename}"
+
+
+class Exchange(models.Model):
+    """One request and its response, bodies byte-exact. Small bodies are stored in the row; bodies above
+    TRACKREPLAY_INLINE_BODY_MAX go to a file named by their SHA-256, so identical large bodies share one."""
+
+    mock_record = models.ForeignKey(MockRecord, on_delete=models.CASCADE, related_name="exchanges")
+    order = models.PositiveIntegerField(default=0, help_text="Position in the recording (0-based).")
+    enabled = models.BooleanField(default=True, help_text="Disabled exchanges are never served by replay.")
+    method = models.CharField(max_length=10, help_text="HTTP method, upper case.")
+    scheme = models.CharField(max_length=5, default="https", help_text="http or https.")
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=443)
+    path = models.CharField(max_length=2000, help_text="Path without the query string.")
+    query = models.TextField(blank=True, help_text="Raw query string, without '?'.")
+    request_headers = models.JSONField(default=list, blank=True, help_text="[[name, value], ...] in wire order.")
+    request_body_inline = models.BinaryField(null=True, blank=True, editable=False)
+    request_body_file = models.FileField(upload_to=_body_path, blank=True, editable=False)
+    status_code = models.PositiveSmallIntegerField(default=200)
+    response_headers = models.JSONField(default=list, blank=True, help_text="[[name, value], ...] in wire order.")
+    response_body_inline = models.BinaryField(null=True, blank=True, editable=False)
+    response_body_file = models.FileField(upload_to=_body_path, blank=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When the request was sent.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to the full response.")
+
+    PROJECT_PATH = "mock_record__project"
+
+    class Meta:
+        ordering = ["mock_record", "order"]
+        indexes = [models.Index(fields=["mock_record", "host", "path"])]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}"
+
+    @property
+    def url(self) -> str:
+        default_port = {"http": 80, "https": 443}.get(self.scheme)
+        netloc = self.host if self.port == default_port else f"{self.host}:{self.port}"
+        return f"{self.scheme}://{netloc}{self.path}" + (f"?{self.query}" if self.query else "")
+
+    def _set_body(self, side: str, data: bytes) -> None:
+        file_field = getattr(self, f"{side}_body_file")
+        if len(data) <= settings.TRACKREPLAY_INLINE_BODY_MAX:
+            setattr(self, f"{side}_body_inline", bytes(data))
+            file_field.name = ""
+        else:
+            setattr(self, f"{side}_body_inline", None)
+            # Content-addressed: the same large body recorded many times is stored once.
+            digest = hashlib.sha256(data).hexdigest()
+            name = f"exchange-bodies/{digest[:2]}/{digest}"
+            if not file_field.storage.exists(name):
+                file_field.storage.save(name, ContentFile(data))
+            file_field.name = name
+
+    def _get_body(self, side: str) -> bytes:
+        inline = getattr(self, f"{side}_body_inline")
+        if inline is not None:
+            return bytes(inline)  # PostgreSQL hands back memoryview
+        file_field = getattr(self, f"{side}_body_file")
+        if not file_field.name:
+            return b""
+        with file_field.open("rb") as fh:
+            return fh.read()
+
+    @property
+    def request_body(self) -> bytes:
+        return self._get_body("request")
+
+    @request_body.setter
+    def request_body(self, data: bytes) -> None:
+        self._set_body("request", data)
+
+    @property
+    def response_body(self) -> bytes:
+        return self._get_body("response")
+
+    @response_body.setter
+    def response_body(self, data: bytes) -> None:
+        self._set_body("response", data)
+
+    def header(self, side: str, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in getattr(self, f"{side}_headers") or []:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    @property
+    def response_size(self) -> int:
+        inline = self.response_body_inline
+        if inline is not None:
+            return len(inline)
+        return self.response_body_file.size if self.response_body_file.name else 0

@@ -1,0 +1,1 @@
+"""Notification channels (Feishu, DingTalk, WeCom, Slack, webhook, e-mail), push strategies, delivery log."""

@@ -1,0 +1,1 @@
+"""Verification of test records against scenarios: reports, anomalies, pass rates, nested-JSON diff."""

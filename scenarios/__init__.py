@@ -1,0 +1,1 @@
+"""Scenarios and their rules (versioned), the project's global scenario, rule inference and repair."""

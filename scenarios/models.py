@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models, transaction
+
+from accounts.models import ProjectScoped
+
+
+class Scenario(ProjectScoped):
+    """The rules for one test case, grouped by event. Rules live on immutable-by-convention versions so a
+    report always names the exact rules it was verified against. One scenario per project may be global:
+    its rules apply to every scenario of the project unless a scenario overrides them."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scenarios")
+    name = models.CharField(max_length=200, help_text="Test-case name, e.g. 'Browse and add to cart'.")
+    description = models.TextField(blank=True, help_text="What the test case covers.")
+    is_global = models.BooleanField(default=False, help_text="The project's global scenario (at most one).")
+    current_version = models.ForeignKey(
+        "ScenarioVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False,
+        help_text="The version used for new verifications.",
+    )
+
+    class Meta:
+        ordering = ["-is_global", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="scenario_unique_name"),
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(is_global=True), name="scenario_one_global_per_project"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (global)" if self.is_global else self.name
+
+    @transaction.atomic
+    def new_version(self, *, note: str = "", created_by=None, copy_rules: bool = True) -> ScenarioVersion:
+        """Create the next version, copying the current rules, and make it current."""
+        # Lock the scenario row so two editors cannot both create version N+1.
+        locked = Scenario.objects.select_for_update().get(pk=self.pk)
+        previous = locked.current_version
+        number = (locked.versions.aggregate(m=models.Max("number"))["m"] or 0) + 1
+        version = ScenarioVersion.objects.create(scenario=locked, number=number, note=note, created_by=created_by)
+        if copy_rules and previous is not None:
+            rules = list(previous.rules.all())
+            for rule in rules:
+                rule.pk = None
+                rule.version = version
+            Rule.objects.bulk_create(rules)
+        Scenario.objects.filter(pk=self.pk).update(current_version=version)
+        self.current_version = version
+        return version
+
+
+class ScenarioVersion(models.Model):
+    """A numbered snapshot of a scenario's rules. Repairs and edits create a new version."""
+
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(help_text="1, 2, 3… within the scenario.")
+    note = models.CharField(max_length=300, blank=True, help_text="Why this version exists, e.g. the repair made.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    PROJECT_PATH = "scenario__project"
+
+    class Meta:
+        ordering = ["scenario", "-number"]
+        constraints = [models.UniqueConstraint(fields=["scenario", "number"], name="scenarioversion_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.scenario.name} v{self.number}"
+
+
+class RuleKind(models.TextChoices):
+    # event level
+    COUNT = "count", "Count"
+    ORDER = "order", "Order"
+    DUPLICATE = "duplicate", "Duplicate"
+    TRIGGER = "trigger", "Trigger"
+    ABSENT = "absent", "Absent"
+    # property level
+    REQUIRED = "required", "Required"
+    NULLABLE = "nullable", "Nullable"
+    TYPE = "type", "Type"
+    ENUM = "enum", "Enum"
+    RANGE = "range", "Numeric range"
+    LENGTH = "length", "String length"
+    REGEX = "regex", "Regex"
+    NESTED_ARRAY = "nested_array", "Nested JSON array"
+    ATTRIBUTE_MAPPING = "attribute_mapping", "Attribute mapping"
+    API_MAPPING = "api_mapping", "API mapping"
+    BASELINE = "baseline", "Baseline value"
+
+
+EVENT_LEVEL_KINDS = frozenset({RuleKind.COUNT, RuleKind.ORDER, RuleKind.DUPLICATE, RuleKind.TRIGGER, RuleKind.ABSENT})
+
+
+class Strength(models.TextChoices):
+    STRONG = "strong", "Strong"  # counts toward the pass rate
+    WEAK = "weak", "Weak"  # reported only
+
+
+class Rule(models.Model):
+    """One check on an event or one of its properties, strong (counts toward the pass rate) or weak."""
+
+    version = models.ForeignKey(ScenarioVersion, on_delete=models.CASCADE, related_name="rules")
+    kind = models.CharField(max_length=20, choices=RuleKind.choices, help_text="What the rule checks.")
+    event = models.CharField(max_length=200, help_text="Target event name.")
+    property_path = models.CharField(
+        max_length=300, blank=True,
+        help_text="Property path for property-level rules ('a.b', 'items[].id'); empty for event-level rules.",
+    )
+    params = models.JSONField(default=dict, blank=True,
+                              help_text="Kind-specific parameters, e.g. {\"min\": 1, \"max\": 3} for count.")
+    strength = models.CharField(max_length=6, choices=Strength.choices, default=Strength.STRONG,
+                                help_text="strong rules lower the pass rate when broken; weak ones are reported only.")
+    enabled = models.BooleanField(default=True, help_text="Disabled rules are kept but not evaluated.")
+    evidence = models.JSONField(default=dict, blank=True,
+                                help_text="What inference saw: sample count and values behind the rule.")
+
+    PROJECT_PATH = "version__scenario__project"
+
+    class Meta:
+        ordering = ["version", "event", "property_path", "kind"]
+        indexes = [models.Index(fields=["version", "event"])]
+
+    def __str__(self) -> str:
+        target = f"{self.event}.{self.property_path}" if self.property_path else self.event
+        return f"{self.kind} on {target}"

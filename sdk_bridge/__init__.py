@@ -1,0 +1,1 @@
+"""Wire-format decoders for analytics SDKs (pure Python) and the ingestion API for in-app SDK bridges."""

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TestRecordsConfig(AppConfig):
+    name = "test_records"

@@ -1,0 +1,25 @@
+"""Pagination and error handling for the REST API. Kept apart from trackreplay.api because DRF imports these
+while it builds its own generic views, which trackreplay.api itself imports."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import exceptions, pagination, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, IntegrityError):
+        # A race past the serializer's uniqueness checks: report it rather than answer 500.
+        return Response({"non_field_errors": [f"Conflicts with an existing row: {exc}"]}, status=status.HTTP_409_CONFLICT)
+    return drf_exception_handler(exc, context)
+
+

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from automation.models import Agent, Device, Run, Script, Task, TaskGroup
+from mock_records.models import Exchange, MockRecord
+from notifications.models import NotificationChannel
+from reports.models import Report
+from scenarios.models import Scenario
+from test_records.models import TestRecord
+from tracking_plan.models import EventDefinition, Fault
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    attr: str | Callable  # dotted attribute path on the row, or a function of the row
+
+
+@dataclass(frozen=True)
+class Child:
+    title: str
+    rows: Callable  # obj -> queryset
+    columns: tuple[Column, ...]
+    page: str | None = None  # slug of the page rows link to
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str
+    title: str
+    model: type
+    columns: tuple[Column, ...]
+    detail: tuple[str, ...] = ()  # field names shown on the detail page
+    children: tuple[Child, ...] = ()
+    search: tuple[str, ...] = ("name",)
+    in_nav: bool = True
+    title_attr: str = "__str__"
+    related: tuple[str, ...] = field(default_factory=tuple)  # select_related for the list
+
+
+PAGES: tuple[Page, ...] = (
+    Page("tracking-plan", "Tracking plan", EventDefinition,
+         (Column("Event", "name"), Column("Display name", "display_name"), Column("RD owner", "owner_rd"),
+          Column("QA owner", "owner_qa"), Column("Properties", lambda o: o.properties.count())),
+         detail=("name", "display_name", "description", "owner_rd", "owner_qa", "owner_leader", "tags", "created_at"),
+         children=(Child("Properties", lambda o: o.properties.all(),
+                         (Column("Name", "name"), Column("Type", "type"), Column("Required", "required"),
+                          Column("Nullable", "nullable"), Column("Enum", "enum"),
+                          Column("Description", "description"))),
+                   Child("Faults", lambda o: o.faults.all(),
+                         (Column("Title", "title"), Column("Status", "status"), Column("Assignee", "assignee")),
+                         page="faults")),
+         search=("name", "display_name"), related=("owner_rd", "owner_qa")),
+    Page("scenarios", "Scenarios", Scenario,
+         (Column("Name", "name"), Column("Global", "is_global"), Column("Version", "current_version"),
+          Column("Updated", "updated_at")),
+         detail=("name", "description", "is_global", "current_version", "created_at", "updated_at"),
+         children=(Child("Rules of the current version",
+                         lambda o: o.current_version.rules.all() if o.current_version else [],
+                         (Column("Event", "event"), Column("Property", "property_path"), Column("Kind", "kind"),
+                          Column("Parameters", "params"), Column("Strength", "strength"),
+                          Column("Enabled", "enabled"), Column("Evidence", "evidence"))),
+                   Child("Versions", lambda o: o.versions.all(),
+                         (Column("Version", "number"), Column("Note", "note"), Column("Created", "created_at"),
+                          Column("Rules", lambda v: v.rules.count()))),
+                   Child("Tasks", lambda o: o.tasks.all(), (Column("Task", "name"),), page="tasks")),
+         related=("current_version",)),
+    Page("mock-records", "Mock records", MockRecord,
+         (Column("Name", "name"), Column("Source", "source"), Column("Exchanges", lambda o: o.exchanges.count()),
+          Column("Unmatched", "unmatched_policy"), Column("Created", "created_at")),
+         detail=("name", "description", "source", "unmatched_policy", "ignore", "missing_interfaces", "created_at"),
+         children=(Child("Exchanges", lambda o: o.exchanges.all(),
+                         (Column("#", "order"), Column("Method", "method"), Column("URL", "url"),
+                          Column("Status", "status_code"), Column("Size", "response_size"),
+                          Column("Enabled", "enabled")), page="exchanges", limit=1000),),
+         search=("name", "description")),
+    Page("exchanges", "Exchanges", Exchange,
+         (Column("Method", "method"), Column("URL", "url"), Column("Status", "status_code")),
+         detail=("mock_record", "order", "enabled", "method", "url", "request_headers", "request_body",
+                 "status_code", "response_headers", "response_body", "started_at", "duration_ms"),
+         search=("path", "host"), in_nav=False, related=("mock_record",)),
+    Page("test-records", "Test records", TestRecord,
+         (Column("Name", "name"), Column("Source", "source"), Column("Baseline", "is_baseline"),
+          Column("Events", lambda o: o.events.count()), Column("Health", "health_flags"),
+          Column("Created", "created_at")),
+         detail=("name", "source", "run", "mock_record", "is_baseline", "health_flags", "device_event_count",
+                 "steps", "created_at"),
+         children=(Child("Events", lambda o: o.events.all(),
+                         (Column("#", "seq"), Column("Event", "name"), Column("Step", "step"), Column("SDK", "sdk"),
+                          Column("Client time", "client_time"), Column("Properties", "properties")), limit=2000),
+                   Child("Reports", lambda o: o.reports.all(),
+                         (Column("Report", "__str__"), Column("Pass rate", "pass_rate"), Column("Status", "status")),
+                         page="reports"))),
+    Page("reports", "Reports", Report,
+         (Column("Report", "__str__"), Column("Scenario", "scenario_version"), Column("Status", "status"),
+          Column("Pass rate", "pass_rate"), Column("Strong", "strong_anomalies"), Column("Weak", "weak_anomalies"),
+          Column("Created", "created_at")),
+         detail=("test_record", "scenario_version", "baseline_record", "run", "status", "pass_rate", "events_total",
+                 "events_passed", "strong_anomalies", "weak_anomalies", "error", "created_at", "finished_at"),
+         children=(Child("Anomalies", lambda o: o.anomalies.all(),
+                         (Column("Event", "event_name"), Column("#", "event_index"), Column("Rule", "rule_kind"),
+                          Column("Property", "property_path"), Column("Strength", "strength"),
+                          Column("Expected", "expected"), Column("Actual", "actual"), Column("Message", "message"),
+                          Column("Status", "status")), limit=2000),
+                   Child("Faults", lambda o: o.faults.all(),
+                         (Column("Title", "title"), Column("Status", "status")), page="faults")),
+         search=("test_record__name",), related=("test_record", "scenario_version__scenario")),
+    Page("tasks", "Tasks", Task,
+         (Column("Name", "name"), Column("Script", "script"), Column("Mock record", "mock_record"),
+          Column("Scenario", "scenario"), Column("Enabled", "enabled")),
+         detail=("name", "script", "mock_record", "scenario", "baseline_record", "device_selector", "enabled",
+                 "created_at"),
+         children=(Child("Runs", lambda o: o.runs.all(),
+                         (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"),
+                          Column("Device", "device"), Column("Created", "created_at")), page="runs"),),
+         related=("script", "mock_record", "scenario")),
+    Page("task-groups", "Task groups", TaskGroup,
+         (Column("Name", "name"), Column("Schedule", lambda o: o.describe_schedule()),
+          Column("Tasks", lambda o: o.tasks.count()), Column("Enabled", "enabled")),
+         detail=("name", "cron", "time_zone", "enabled", "created_at"),
+         children=(Child("Tasks", lambda o: o.tasks.all(), (Column("Task", "name"), Column("Enabled", "enabled")),
+                         page="tasks"),
+                   Child("Runs", lambda o: o.runs.all(),
+                         (Column("Run", "__str__"), Column("Status", "status"), Column("Created", "created_at")),
+                         page="runs"))),
+    Page("runs", "Runs", Run,
+         (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"), Column("Device", "device"),
+          Column("Trigger", "trigger"), Column("Created", "created_at")),
+         detail=("task", "task_group", "mode", "device", "status", "trigger", "triggered_by", "started_at",
+                 "finished_at", "error", "created_at"),
+         children=(Child("Test records", lambda o: o.test_records.all(), (Column("Record", "name"),),
+                         page="test-records"),
+                   Child("Reports", lambda o: o.reports.all(),
+                         (Column("Report", "__str__"), Column("Pass rate", "pass_rate")), page="reports")),
+         search=("task__name",), related=("task", "device")),
+    Page("devices", "Devices", Device,
+         (Column("Name", "name"), Column("Platform", "platform"), Column("Model", "model"),
+          Column("OS", "os_version"), Column("Agent", "agent"), Column("Status", "status")),
+         detail=("name", "platform", "serial", "model", "os_version", "labels", "agent", "status", "last_seen_at"),
+         children=(Child("Runs", lambda o: o.runs.all(),
+                         (Column("Run", "__str__"), Column("Status", "status")), page="runs"),),
+         search=("name", "serial", "model"), related=("agent",)),
+    Page("agents", "Agents", Agent,
+         (Column("Name", "name"), Column("Host", "hostname"), Column("Version", "version"),
+          Column("Last seen", "last_seen_at")),
+         detail=("name", "hostname", "version", "last_seen_at", "created_at"),
+         children=(Child("Devices", lambda o: o.devices.all(), (Column("Device", "name"),), page="devices"),
+                   Child("Tokens", lambda o: o.tokens.all(),
+                         (Column("Name", "name"), Column("Starts with", "hint"), Column("Last used", "last_used_at"),
+                          Column("Revoked", "revoked_at"))))),
+    Page("scripts", "Scripts", Script,
+         (Column("Name", "name"), Column("Platform", "platform"), Column("Steps", lambda o: len(o.flow or []))),
+         detail=("name", "platform", "description", "flow", "created_at")),
+    Page("faults", "Faults", Fault,
+         (Column("Title", "title"), Column("Event", "event_name"), Column("Severity", "severity"),
+          Column("Status", "status"), Column("Assignee", "assignee"), Column("Due", "due_at")),
+         detail=("title", "description", "event_definition", "event_name", "report", "status", "severity", "assignee",
+                 "reporter", "due_at", "escalated_at", "resolved_at", "created_at"),
+         children=(Child("Anomalies", lambda o: o.anomalies.all(),
+                         (Column("Event", "event_name"), Column("Rule", "rule_kind"), Column("Message", "message"))),),
+         search=("title", "event_name"), related=("assignee",)),
+    Page("channels", "Notification channels", NotificationChannel,
+         (Column("Name", "name"), Column("Kind", "kind"), Column("Push", "push_strategy"),
+          Column("Enabled", "enabled")),
+         detail=("name", "kind", "target", "push_strategy", "enabled", "created_at")),
+)
+
+BY_SLUG = {page.slug: page for page in PAGES}
+BY_MODEL = {page.model: page for page in PAGES}
