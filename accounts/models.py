@@ -59,7 +59,8 @@ class Membership(models.Model):
     PROJECT_PATH = "project"
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")]
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user",
+                                    violation_error_message="This user is already a member of the project.")]
         ordering = ["project", "user"]
 
     def __str__(self) -> str:

@@ -27,7 +27,8 @@ class Agent(ProjectScoped):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["project", "name"], name="agent_unique_name")]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="agent_unique_name",
+                                    violation_error_message="The project already has an agent with this name.")]
 
     def __str__(self) -> str:
         return self.name
@@ -135,7 +136,8 @@ class TaskGroup(ProjectScoped):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["project", "name"], name="taskgroup_unique_name")]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="taskgroup_unique_name",
+                                    violation_error_message="The project already has a task group with this name.")]
 
     def __str__(self) -> str:
         return self.name

@@ -23,9 +23,11 @@ class Scenario(ProjectScoped):
     class Meta:
         ordering = ["-is_global", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "name"], name="scenario_unique_name"),
+            models.UniqueConstraint(fields=["project", "name"], name="scenario_unique_name",
+                                    violation_error_message="The project already has a scenario with this name."),
             models.UniqueConstraint(
-                fields=["project"], condition=models.Q(is_global=True), name="scenario_one_global_per_project"
+                fields=["project"], condition=models.Q(is_global=True), name="scenario_one_global_per_project",
+                violation_error_message="The project already has a global scenario.",
             ),
         ]
 
@@ -65,7 +67,8 @@ class ScenarioVersion(models.Model):
 
     class Meta:
         ordering = ["scenario", "-number"]
-        constraints = [models.UniqueConstraint(fields=["scenario", "number"], name="scenarioversion_unique_number")]
+        constraints = [models.UniqueConstraint(fields=["scenario", "number"], name="scenarioversion_unique_number",
+                                    violation_error_message="This scenario already has a version with this number.")]
 
     def __str__(self) -> str:
         return f"{self.scenario.name} v{self.number}"

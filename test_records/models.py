@@ -70,7 +70,8 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["test_record", "seq"]
-        constraints = [models.UniqueConstraint(fields=["test_record", "seq"], name="event_unique_seq")]
+        constraints = [models.UniqueConstraint(fields=["test_record", "seq"], name="event_unique_seq",
+                                    violation_error_message="The test record already has an event at this position (seq).")]
         indexes = [models.Index(fields=["test_record", "name"])]
 
     def __str__(self) -> str:

@@ -39,7 +39,8 @@ class EventDefinition(ProjectScoped):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["project", "name"], name="eventdef_unique_name")]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="eventdef_unique_name",
+                                    violation_error_message="The tracking plan already has an event with this name.")]
 
     def __str__(self) -> str:
         return self.name
@@ -63,7 +64,8 @@ class PropertyDefinition(models.Model):
 
     class Meta:
         ordering = ["event", "name"]
-        constraints = [models.UniqueConstraint(fields=["event", "name"], name="propdef_unique_name")]
+        constraints = [models.UniqueConstraint(fields=["event", "name"], name="propdef_unique_name",
+                                    violation_error_message="This event already has a property with this name.")]
 
     def __str__(self) -> str:
         return f"{self.event.name}.{self.name}"

@@ -1,0 +1,49 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+
+from .factories import MembershipFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture
+def project_a(db):
+    return ProjectFactory(name="Alpha", slug="alpha")
+
+
+@pytest.fixture
+def project_b(db):
+    return ProjectFactory(name="Beta", slug="beta")
+
+
+def _member(project, role=Role.QA):
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def member_a(project_a):
+    return _member(project_a, Role.ADMIN)
+
+
+@pytest.fixture
+def member_b(project_b):
+    return _member(project_b, Role.ADMIN)
+
+
+@pytest.fixture
+def make_member():
+    return _member
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def client_a(member_a):
+    client = APIClient()
+    client.force_authenticate(member_a)
+    return client
