@@ -47,3 +47,9 @@ def client_a(member_a):
     client = APIClient()
     client.force_authenticate(member_a)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    # Exchange bodies written by tests go to a throwaway folder, not var/media.
+    settings.MEDIA_ROOT = tmp_path / "media"

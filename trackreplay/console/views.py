@@ -65,7 +65,7 @@ def _body_text(data: bytes) -> str:
         return text
 
 
-def format_value(value, project: Project) -> Cell:
+def format_value(value, project: Project, *, compact: bool = False) -> Cell:
     if value is None or value == "":
         return Cell("—")
     if isinstance(value, bool):
@@ -79,6 +79,8 @@ def format_value(value, project: Project) -> Cell:
     if isinstance(value, (dict, list)):
         if not value:
             return Cell("—")
+        if compact:  # table cells: one line, so a row stays one row
+            return Cell(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
         text = json.dumps(value, indent=2, ensure_ascii=False)
         return Cell(text, pre="\n" in text)
     if isinstance(value, Model):
@@ -103,7 +105,7 @@ def _attr(obj, attr):
 def _rows(objects, columns, project, link_page: Page | None, *, link_first=True):
     rows = []
     for obj in objects:
-        cells = [format_value(_attr(obj, column.attr), project) for column in columns]
+        cells = [format_value(_attr(obj, column.attr), project, compact=True) for column in columns]
         if link_page is not None and link_first and cells:
             cells[0].url = reverse("console-detail", args=[project.slug, link_page.slug, obj.pk])
         rows.append(cells)
