@@ -51,7 +51,8 @@ class Role(models.TextChoices):
 class Membership(models.Model):
     """A user's role in one project."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships",
+                                help_text="The project the user belongs to.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.QA, help_text="What the member may do.")
     created_at = models.DateTimeField(auto_now_add=True)

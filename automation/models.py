@@ -19,7 +19,8 @@ class Agent(ProjectScoped):
     """A process on a machine with devices attached; it talks to the platform only through the REST API
     with its own tokens, and runs the project's tasks on its devices."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="agents")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="agents",
+                                help_text="The project it belongs to.")
     name = models.CharField(max_length=100, help_text="e.g. 'lab-mac-mini-3'.")
     hostname = models.CharField(max_length=255, blank=True, help_text="Reported by the agent.")
     version = models.CharField(max_length=40, blank=True, help_text="Agent version reported at heartbeat.")
@@ -40,7 +41,7 @@ class AgentToken(TokenBase):
 
     PREFIX = "tra_"
 
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens", help_text="The agent the token authenticates.")
 
     PROJECT_PATH = "agent__project"
 
@@ -60,7 +61,8 @@ class DeviceStatus(models.TextChoices):
 class Device(ProjectScoped):
     """A phone, simulator or browser that runs tasks, attached to an agent."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="devices")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="devices",
+                                help_text="The project it belongs to.")
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices",
                               help_text="The agent the device is attached to.")
     name = models.CharField(max_length=100, help_text="e.g. 'Pixel 7 #2'.")
@@ -68,10 +70,11 @@ class Device(ProjectScoped):
     serial = models.CharField(max_length=120, blank=True,
                               help_text="adb serial, iOS UDID, or empty for a web device.")
     model = models.CharField(max_length=120, blank=True, help_text="Hardware model or browser.")
-    os_version = models.CharField(max_length=40, blank=True)
+    os_version = models.CharField(max_length=40, blank=True, help_text="e.g. 'Android 14', 'iOS 17.5', 'Chromium 156'.")
     labels = models.JSONField(default=list, blank=True, help_text="Labels tasks select devices by, a JSON list.")
-    status = models.CharField(max_length=8, choices=DeviceStatus.choices, default=DeviceStatus.OFFLINE)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=DeviceStatus.choices, default=DeviceStatus.OFFLINE,
+                              help_text="Reported by the agent: online, busy (running a task) or offline.")
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time the agent reported the device.")
 
     class Meta:
         ordering = ["name"]
@@ -83,12 +86,13 @@ class Device(ProjectScoped):
 class Script(ProjectScoped):
     """A UI flow: the steps a device performs for one test case (tap, input, swipe, wait, assert)."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scripts")
-    name = models.CharField(max_length=200)
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scripts",
+                                help_text="The project it belongs to.")
+    name = models.CharField(max_length=200, help_text="What the flow does, e.g. 'Browse and add to cart'.")
     platform = models.CharField(max_length=8, choices=Platform.choices, help_text="Platform the flow targets.")
     flow = models.JSONField(default=list, blank=True,
                             help_text="Steps: [{\"action\": \"tap\", \"selector\": {...}, \"optional\": false}, ...].")
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, help_text="Notes for whoever maintains the flow.")
 
     class Meta:
         ordering = ["name"]
@@ -100,9 +104,10 @@ class Script(ProjectScoped):
 class Task(ProjectScoped):
     """Script + mock record + scenario + device selector: one test case that can be run and verified."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="tasks")
-    name = models.CharField(max_length=200)
-    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="tasks")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="tasks",
+                                help_text="The project it belongs to.")
+    name = models.CharField(max_length=200, help_text="Test-case name shown in reports.")
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="tasks", help_text="The UI flow to run.")
     mock_record = models.ForeignKey("mock_records.MockRecord", null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="tasks", help_text="API data answered during replay.")
     scenario = models.ForeignKey("scenarios.Scenario", null=True, blank=True, on_delete=models.PROTECT,
@@ -111,7 +116,7 @@ class Task(ProjectScoped):
                                         related_name="+", help_text="Known-good record to diff replays with.")
     device_selector = models.JSONField(default=dict, blank=True,
                                        help_text="Which devices may run it: {\"platform\": ..., \"labels\": [...]}.")
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True, help_text="Disabled tasks are skipped when their group fires.")
 
     class Meta:
         ordering = ["name"]
@@ -124,9 +129,10 @@ class TaskGroup(ProjectScoped):
     """Tasks run together on a cron schedule (in the group's time zone) or on a trigger, with their own pass
     rate. Its schedule is mirrored into a django-celery-beat PeriodicTask that beat reads."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="task_groups")
-    name = models.CharField(max_length=200)
-    tasks = models.ManyToManyField(Task, blank=True, related_name="groups")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="task_groups",
+                                help_text="The project it belongs to.")
+    name = models.CharField(max_length=200, help_text="e.g. 'Nightly regression'.")
+    tasks = models.ManyToManyField(Task, blank=True, related_name="groups", help_text="Tasks run when the group fires.")
     cron = models.CharField(max_length=100, blank=True,
                             help_text="Five-field cron expression (minute hour day month weekday); empty for manual.")
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone the cron is read in.")
@@ -227,20 +233,23 @@ class RunTrigger(models.TextChoices):
 class Run(ProjectScoped):
     """One execution of a task on one device: records or replays, captures a test record, gets a report."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="runs")
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="runs",
+                                help_text="The project it belongs to.")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs", help_text="The task executed.")
     task_group = models.ForeignKey(TaskGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
                                    help_text="The group whose schedule or trigger started the run.")
-    mode = models.CharField(max_length=8, choices=RunMode.choices, default=RunMode.REPLAY)
+    mode = models.CharField(max_length=8, choices=RunMode.choices, default=RunMode.REPLAY,
+                            help_text="record makes a new mock record and baseline; replay answers from the mock record.")
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
                                help_text="Device chosen for the run.")
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED,
                               help_text="Lifecycle state; agents move it forward.")
-    trigger = models.CharField(max_length=10, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices, default=RunTrigger.MANUAL,
+                               help_text="What started the run.")
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When the device began the script.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When the run reached a final state.")
     error = models.TextField(blank=True, help_text="Why the run ended in error.")
 
     class Meta:

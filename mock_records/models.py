@@ -25,9 +25,10 @@ class MockRecordSource(models.TextChoices):
 class MockRecord(ProjectScoped):
     """Every HTTP exchange of one recording run, replayed as the app's API so each replay sees the same data."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="mock_records")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="mock_records",
+                                help_text="The project it belongs to.")
     name = models.CharField(max_length=200, help_text="e.g. 'Home feed, logged-in user, 2026-11 catalogue'.")
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, help_text="What the recording covers (user, data set, app build).")
     source = models.CharField(max_length=10, choices=MockRecordSource.choices, default=MockRecordSource.API,
                               help_text="Where the exchanges came from.")
     unmatched_policy = models.CharField(
@@ -59,19 +60,20 @@ class Exchange(models.Model):
     """One request and its response, bodies byte-exact. Small bodies are stored in the row; bodies above
     TRACKREPLAY_INLINE_BODY_MAX go to a file named by their SHA-256, so identical large bodies share one."""
 
-    mock_record = models.ForeignKey(MockRecord, on_delete=models.CASCADE, related_name="exchanges")
+    mock_record = models.ForeignKey(MockRecord, on_delete=models.CASCADE, related_name="exchanges",
+                                    help_text="The mock record the exchange belongs to.")
     order = models.PositiveIntegerField(default=0, help_text="Position in the recording (0-based).")
     enabled = models.BooleanField(default=True, help_text="Disabled exchanges are never served by replay.")
     method = models.CharField(max_length=10, help_text="HTTP method, upper case.")
     scheme = models.CharField(max_length=5, default="https", help_text="http or https.")
-    host = models.CharField(max_length=255)
-    port = models.PositiveIntegerField(default=443)
+    host = models.CharField(max_length=255, help_text="Host name the app called, e.g. 'api.shop.example'.")
+    port = models.PositiveIntegerField(default=443, help_text="TCP port of the host.")
     path = models.CharField(max_length=2000, help_text="Path without the query string.")
     query = models.TextField(blank=True, help_text="Raw query string, without '?'.")
     request_headers = models.JSONField(default=list, blank=True, help_text="[[name, value], ...] in wire order.")
     request_body_inline = models.BinaryField(null=True, blank=True, editable=False)
     request_body_file = models.FileField(upload_to=_body_path, blank=True, editable=False)
-    status_code = models.PositiveSmallIntegerField(default=200)
+    status_code = models.PositiveSmallIntegerField(default=200, help_text="HTTP status of the response.")
     response_headers = models.JSONField(default=list, blank=True, help_text="[[name, value], ...] in wire order.")
     response_body_inline = models.BinaryField(null=True, blank=True, editable=False)
     response_body_file = models.FileField(upload_to=_body_path, blank=True, editable=False)

@@ -27,14 +27,16 @@ class PushStrategy(models.TextChoices):
 class NotificationChannel(ProjectScoped):
     """Where a project's reports and faults are pushed, and when."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="notification_channels")
-    name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="notification_channels",
+                                help_text="The project it belongs to.")
+    name = models.CharField(max_length=100, help_text="e.g. 'QA group (Feishu)'.")
+    kind = models.CharField(max_length=10, choices=ChannelKind.choices, help_text="Which service receives the messages.")
     target = models.CharField(max_length=1000, help_text="Webhook URL, or comma-separated e-mail addresses.")
     secret = models.CharField(max_length=200, blank=True,
                               help_text="Signing secret where the receiver supports one (Feishu, DingTalk, webhook).")
-    push_strategy = models.CharField(max_length=10, choices=PushStrategy.choices, default=PushStrategy.ON_FAILURE)
-    enabled = models.BooleanField(default=True)
+    push_strategy = models.CharField(max_length=10, choices=PushStrategy.choices, default=PushStrategy.ON_FAILURE,
+                                     help_text="Which reports are pushed.")
+    enabled = models.BooleanField(default=True, help_text="Disabled channels receive nothing.")
 
     class Meta:
         ordering = ["name"]

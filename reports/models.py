@@ -15,7 +15,8 @@ class ReportStatus(models.TextChoices):
 class Report(ProjectScoped):
     """A test record verified against one scenario version: pass rate and anomalies."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="reports")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="reports",
+                                help_text="The project it belongs to.")
     test_record = models.ForeignKey("test_records.TestRecord", on_delete=models.CASCADE, related_name="reports",
                                     help_text="The record that was verified.")
     scenario_version = models.ForeignKey("scenarios.ScenarioVersion", on_delete=models.PROTECT,

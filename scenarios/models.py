@@ -11,7 +11,8 @@ class Scenario(ProjectScoped):
     report always names the exact rules it was verified against. One scenario per project may be global:
     its rules apply to every scenario of the project unless a scenario overrides them."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scenarios")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scenarios",
+                                help_text="The project it belongs to.")
     name = models.CharField(max_length=200, help_text="Test-case name, e.g. 'Browse and add to cart'.")
     description = models.TextField(blank=True, help_text="What the test case covers.")
     is_global = models.BooleanField(default=False, help_text="The project's global scenario (at most one).")
@@ -56,7 +57,8 @@ class Scenario(ProjectScoped):
 class ScenarioVersion(models.Model):
     """A numbered snapshot of a scenario's rules. Repairs and edits create a new version."""
 
-    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="versions")
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="versions",
+                                 help_text="The scenario this is a version of.")
     number = models.PositiveIntegerField(help_text="1, 2, 3… within the scenario.")
     note = models.CharField(max_length=300, blank=True, help_text="Why this version exists, e.g. the repair made.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -106,7 +108,8 @@ class Strength(models.TextChoices):
 class Rule(models.Model):
     """One check on an event or one of its properties, strong (counts toward the pass rate) or weak."""
 
-    version = models.ForeignKey(ScenarioVersion, on_delete=models.CASCADE, related_name="rules")
+    version = models.ForeignKey(ScenarioVersion, on_delete=models.CASCADE, related_name="rules",
+                                help_text="The scenario version the rule belongs to.")
     kind = models.CharField(max_length=20, choices=RuleKind.choices, help_text="What the rule checks.")
     event = models.CharField(max_length=200, help_text="Target event name.")
     property_path = models.CharField(

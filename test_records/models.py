@@ -26,7 +26,8 @@ class TestRecord(ProjectScoped):
 
     __test__ = False  # not a pytest test class, despite the name
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="test_records")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="test_records",
+                                help_text="The project it belongs to.")
     name = models.CharField(max_length=200, help_text="e.g. 'Baseline, Pixel 7, build 5.3.0'.")
     source = models.CharField(max_length=10, choices=RecordSource.choices, default=RecordSource.UPLOADED,
                               help_text="How the events were captured.")
@@ -55,7 +56,8 @@ class TestRecord(ProjectScoped):
 class Event(models.Model):
     """One tracking event as decoded from the wire (or pushed by an in-app bridge), in capture order."""
 
-    test_record = models.ForeignKey(TestRecord, on_delete=models.CASCADE, related_name="events")
+    test_record = models.ForeignKey(TestRecord, on_delete=models.CASCADE, related_name="events",
+                                    help_text="The record the event was captured in.")
     seq = models.PositiveIntegerField(help_text="0-based position in the record.")
     name = models.CharField(max_length=200, help_text="Event name.")
     properties = models.JSONField(default=dict, blank=True, help_text="Event properties as sent.")

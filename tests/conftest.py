@@ -53,3 +53,12 @@ def client_a(member_a):
 def _media_in_tmp(settings, tmp_path):
     # Exchange bodies written by tests go to a throwaway folder, not var/media.
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Persistent connections opened by the live server's threads would keep the PostgreSQL test
+    # database busy at teardown; tests close every connection at the end of each request.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -19,7 +19,8 @@ class PropertyType(models.TextChoices):
 class EventDefinition(ProjectScoped):
     """One tracking event the app is meant to send, with its owners (RD, QA, leader) who receive its faults."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="event_definitions")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="event_definitions",
+                                help_text="The project it belongs to.")
     name = models.CharField(max_length=200, help_text="Event name exactly as sent on the wire, e.g. 'product_click'.")
     display_name = models.CharField(max_length=200, blank=True, help_text="Readable name for reports.")
     description = models.TextField(blank=True, help_text="When the event fires and what it means.")
@@ -49,7 +50,8 @@ class EventDefinition(ProjectScoped):
 class PropertyDefinition(models.Model):
     """One property of an event definition: its type, whether it is required or nullable, allowed values."""
 
-    event = models.ForeignKey(EventDefinition, on_delete=models.CASCADE, related_name="properties")
+    event = models.ForeignKey(EventDefinition, on_delete=models.CASCADE, related_name="properties",
+                              help_text="The event definition the property belongs to.")
     name = models.CharField(
         max_length=300, help_text="Property path; nested keys joined with '.', array elements with '[]'."
     )
@@ -89,7 +91,8 @@ class Severity(models.TextChoices):
 class Fault(ProjectScoped):
     """A ticket raised from one or more anomalies of a report, assigned to the event's owner."""
 
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="faults")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="faults",
+                                help_text="The project it belongs to.")
     title = models.CharField(max_length=300, help_text="One line: what is broken.")
     description = models.TextField(blank=True, help_text="Details, steps, expected vs actual.")
     event_definition = models.ForeignKey(

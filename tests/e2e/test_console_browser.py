@@ -26,6 +26,11 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
+def console_url(live_server, transactional_db):
+    return live_server.url
+
+
+@pytest.fixture
 def browser():
     # Playwright's sync API runs an event loop in this thread; the live server's ORM work is in its own thread.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -37,8 +42,11 @@ def browser():
         instance.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_log_in_switch_project_and_visit_every_page(live_server, browser, tmp_path):
+@pytest.fixture
+def demo_targets(console_url):
+    """The demo project plus a second project; returns (page, pk) for one object of every console page.
+    Runs before the browser starts: ORM calls made while Playwright's event loop runs would open a
+    connection in another async context that nothing closes."""
     admin, _ = ensure_admin("admin", "browser-pass-1")
     project = seed_demo(admin)
     report = f.ReportFactory(project=project, test_record=project.test_records.first())
@@ -53,10 +61,15 @@ def test_log_in_switch_project_and_visit_every_page(live_server, browser, tmp_pa
         obj = page.model.objects.filter(**{project_path(page.model): project}).first()
         targets.append((page, obj.pk))
 
+    return targets
+
+
+def test_log_in_switch_project_and_visit_every_page(demo_targets, console_url, browser, tmp_path):
+    targets = demo_targets
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{console_url}/")
     assert "/login/" in page.url
     page.fill("#id_username", "admin")
     page.fill("#id_password", "wrong")
@@ -65,7 +78,7 @@ def test_log_in_switch_project_and_visit_every_page(live_server, browser, tmp_pa
     page.fill("#id_username", "admin")
     page.fill("#id_password", "browser-pass-1")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/p/demo-shop/")
+    page.wait_for_url(f"{console_url}/p/demo-shop/")
     assert page.inner_text("h1") == "Demo shop"
 
     for console_page, pk in targets:
@@ -76,7 +89,7 @@ def test_log_in_switch_project_and_visit_every_page(live_server, browser, tmp_pa
             assert page.locator("tbody tr").count() >= 1
             page.click(f"tbody a[href='/p/demo-shop/{console_page.slug}/{pk}/']")
         else:
-            page.goto(f"{live_server.url}/p/demo-shop/{console_page.slug}/{pk}/")
+            page.goto(f"{console_url}/p/demo-shop/{console_page.slug}/{pk}/")
         page.wait_for_url(f"**/p/demo-shop/{console_page.slug}/{pk}/")
         assert page.locator("dl.fields dt").count() >= 3, console_page.slug
 

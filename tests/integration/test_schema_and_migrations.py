@@ -28,3 +28,16 @@ def test_writable_fields_explain_themselves_in_the_schema(client_a):
 def test_swagger_ui_is_served_without_a_cdn(client_a):
     page = client_a.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/" in page and "cdn" not in page.lower()
+
+
+@pytest.mark.django_db
+def test_every_writable_field_has_a_description(client_a):
+    schema = client_a.get("/api/schema/?format=json").json()
+    missing = []
+    for name, component in schema["components"]["schemas"].items():
+        if not name.endswith("Request"):
+            continue  # request components hold exactly the writable fields
+        for field, spec in component.get("properties", {}).items():
+            if not spec.get("description"):
+                missing.append(f"{name}.{field}")
+    assert not missing, f"writable fields without help_text: {missing}"
