@@ -105,6 +105,16 @@ class TokenBase(models.Model):
     def new_plaintext(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
 
+    @classmethod
+    def issue(cls, **fields):
+        """Create and save a token; returns it with the plaintext attached as .token (shown once)."""
+        plaintext = cls.new_plaintext()
+        token = cls(**fields)
+        token.set_token(plaintext)
+        token.save()
+        token.token = plaintext
+        return token
+
     def set_token(self, plaintext: str) -> None:
         self.token_hash = hash_token(plaintext)
         self.hint = plaintext[:10]

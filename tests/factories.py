@@ -45,14 +45,6 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.QA
 
 
-def issue_token(model, **fields):
-    plaintext = model.new_plaintext()
-    token = model(**fields)
-    token.set_token(plaintext)
-    token.save()
-    return token, plaintext
-
-
 class EventDefinitionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = EventDefinition

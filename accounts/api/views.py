@@ -67,12 +67,7 @@ class PersonalTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return self.queryset.filter(user=self.request.user)
 
     def perform_create(self, serializer):
-        plaintext = PersonalToken.new_plaintext()
-        token = PersonalToken(user=self.request.user, name=serializer.validated_data["name"])
-        token.set_token(plaintext)
-        token.save()
-        serializer.instance = token
-        token.token = plaintext
+        serializer.instance = PersonalToken.issue(user=self.request.user, name=serializer.validated_data["name"])
 
     def perform_destroy(self, instance):
         instance.revoke()

@@ -43,12 +43,8 @@ class AgentTokenViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     filterset_fields = ["agent"]
 
     def perform_create(self, serializer):
-        plaintext = AgentToken.new_plaintext()
-        token = AgentToken(agent=serializer.validated_data["agent"], name=serializer.validated_data["name"])
-        token.set_token(plaintext)
-        token.save()
-        token.token = plaintext
-        serializer.instance = token
+        serializer.instance = AgentToken.issue(agent=serializer.validated_data["agent"],
+                                               name=serializer.validated_data["name"])
 
     def perform_destroy(self, instance):
         instance.revoke()
