@@ -20,8 +20,9 @@ class Child:
 def supervise(children: list[Child], *, grace_seconds: float = 10.0) -> int:
     """Run every child until Ctrl-C/SIGTERM or until one of them exits; then stop the rest.
 
-    Each child gets its own process group so a terminal's Ctrl-C reaches us once and we stop the children
-    in order (SIGTERM, then SIGKILL after grace_seconds), instead of all of them racing to exit.
+    Each child gets its own process group so a terminal's Ctrl-C reaches us once. We then send SIGTERM to
+    each child's leader only (the Celery worker stops its own pool warmly), and SIGKILL the whole group of
+    any child still running after grace_seconds.
     """
     stopping = False
 
@@ -47,7 +48,7 @@ def supervise(children: list[Child], *, grace_seconds: float = 10.0) -> int:
     finally:
         for child in children:
             if child.process and child.process.poll() is None:
-                os.killpg(child.process.pid, signal.SIGTERM)
+                child.process.terminate()
         deadline = time.monotonic() + grace_seconds
         for child in children:
             if child.process is None:
