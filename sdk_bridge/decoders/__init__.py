@@ -1,0 +1,2 @@
+"""One module per analytics SDK family. Each exposes NAME, matches(request) -> bool (auto-detection, cheap)
+and decode(request, limits, options) -> list[CanonicalEvent]; none imports Django."""

@@ -1,0 +1,70 @@
+"""Mixpanel: `/track`, `/import` (events), `/engage` and `/groups` (profile updates); `data=` as JSON or
+base64 of JSON (form body or query), or a raw JSON body; single objects or arrays; gzip."""
+
+from __future__ import annotations
+
+import re
+
+from ..events import CanonicalEvent
+from ..limits import DecodeError, Limits
+from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, load_json, maybe_gunzip, to_ms
+from ._common import body_bytes, params
+
+NAME = "mixpanel"
+_PATH = re.compile(r"/(track|import|engage|groups)/?$")
+_PROFILE_OPS = ("$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset", "$delete")
+
+
+def matches(request: TrackingRequest) -> bool:
+    if "mixpanel" in request.host:
+        return True
+    return bool(_PATH.search(request.path)) and ("data" in request.query or request.body[:5] in (b"data=",)
+                                                  or b"data=" in request.body[:200])
+
+
+def _payload(request: TrackingRequest, limits: Limits):
+    body = body_bytes(request, limits)
+    stripped = body.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        return load_json(stripped, limits)
+    data = params(request, body).get("data")
+    if data is None:
+        raise DecodeError("Mixpanel request has no data field")
+    text = data.strip()
+    if text[:1] in ("{", "["):
+        return load_json(text.encode("utf-8"), limits)
+    return load_json(maybe_gunzip(b64decode(text, limits), limits), limits)
+
+
+def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
+    value = _payload(request, limits)
+    items = value if isinstance(value, list) else [value]
+    enforce_event_count(len(items), limits)
+    profile = bool(re.search(r"/(engage|groups)/?$", request.path))
+    events = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise DecodeError(f"Mixpanel item {index} is not a JSON object")
+        if profile or "event" not in item:
+            operation = next((op for op in _PROFILE_OPS if op in item), None)
+            if operation is None:
+                raise DecodeError(f"Mixpanel item {index} has no event and no profile operation")
+            value = item[operation]
+            events.append(CanonicalEvent(
+                event=operation,
+                properties=value if isinstance(value, dict) else {"value": value},
+                time=to_ms(item.get("$time")),
+                distinct_id=as_str(item.get("$distinct_id") or item.get("$group_id")),
+                sdk=NAME, raw=item,
+            ))
+            continue
+        properties = item.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        name = item.get("event")
+        if not isinstance(name, str) or not name:
+            raise DecodeError(f"Mixpanel item {index} has no event name")
+        events.append(CanonicalEvent(
+            event=name, properties=properties, time=to_ms(properties.get("time")),
+            distinct_id=as_str(properties.get("distinct_id")), sdk=NAME, raw=item,
+        ))
+    return events

@@ -1,0 +1,67 @@
+"""PostHog: `/e`, `/i/v0/e`, `/batch`, `/capture`, `/track`; a single event, a list, or
+`{"api_key", "batch": [...]}`; plain JSON, gzip (detected from the bytes, whatever `compression=` says),
+or base64 in a `data=` form field."""
+
+from __future__ import annotations
+
+import re
+
+from ..events import CanonicalEvent
+from ..limits import DecodeError, Limits
+from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, load_json, maybe_gunzip, to_ms
+from ._common import body_bytes, params, peek
+
+NAME = "posthog"
+_PATH = re.compile(r"/(e|i/v0/e|batch|capture)/?$")
+_TRACK = re.compile(r"/track/?$")  # shared with Mixpanel: only PostHog's JSON body marks it as PostHog's
+
+
+def matches(request: TrackingRequest) -> bool:
+    if "posthog" in request.host:
+        return True
+    head = peek(request)
+    json_marker = b'"api_key"' in head or b'"$lib"' in head
+    if _TRACK.search(request.path):
+        return json_marker
+    if not _PATH.search(request.path):
+        return False
+    return json_marker or b'"token"' in head or head.startswith(b"data=") or "compression" in request.query
+
+
+def _payload(request: TrackingRequest, limits: Limits):
+    if request.query.get("compression") == "lz64":
+        raise DecodeError("PostHog lz64 compression is not supported; configure the SDK for gzip or base64")
+    body = body_bytes(request, limits)
+    if body.lstrip()[:1] in (b"{", b"["):
+        return load_json(body, limits)
+    data = params(request, body).get("data")
+    if data is None:
+        raise DecodeError("PostHog request has neither a JSON body nor a data field")
+    text = data.strip()
+    if text[:1] in ("{", "["):
+        return load_json(text.encode("utf-8"), limits)
+    return load_json(maybe_gunzip(b64decode(text, limits), limits), limits)
+
+
+def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
+    value = _payload(request, limits)
+    if isinstance(value, dict) and isinstance(value.get("batch"), list):
+        items = value["batch"]
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = [value]
+    enforce_event_count(len(items), limits)
+    events = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("event"), str):
+            raise DecodeError(f"PostHog item {index} has no event name")
+        properties = item.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        events.append(CanonicalEvent(
+            event=item["event"], properties=properties,
+            time=to_ms(item.get("timestamp") or properties.get("$time")),
+            distinct_id=as_str(item.get("distinct_id") or properties.get("distinct_id")),
+            sdk=NAME, raw=item,
+        ))
+    return events

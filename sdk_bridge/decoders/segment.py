@@ -1,0 +1,85 @@
+"""Segment and RudderStack (same wire shape): analytics.js `/v1/t|p|i|a|g|s` single messages and `/v1/b`,
+mobile and server `/v1/b` and `/v1/batch` with `{"batch": [...]}`, gzipped `/v1/import`.
+
+RudderStack's SDKs are forks that send the very same bytes (its Python SDK even names itself
+analytics-python), so events are labelled rudderstack only when the host is a RudderStack data plane,
+the library name says so, or an endpoint rule sets options {"sdk": "rudderstack"}."""
+
+from __future__ import annotations
+
+import re
+
+from ..events import CanonicalEvent
+from ..limits import DecodeError, Limits
+from ..wire import TrackingRequest, as_str, enforce_event_count, load_json, to_ms
+from ._common import body_bytes, peek
+
+NAME = "segment"
+RUDDERSTACK = "rudderstack"
+_PATH = re.compile(r"/v1/(t|p|i|a|g|s|b|batch|import|track|page|identify|alias|group|screen)/?$")
+_SHORT = {"t": "track", "p": "page", "i": "identify", "a": "alias", "g": "group", "s": "screen",
+          "track": "track", "page": "page", "identify": "identify", "alias": "alias", "group": "group",
+          "screen": "screen"}
+
+
+def matches(request: TrackingRequest) -> bool:
+    host = request.host
+    if "segment.io" in host or "segment.com" in host or "rudder" in host:
+        return True
+    if not _PATH.search(request.path):
+        return False
+    head = peek(request)
+    return b'"type"' in head or b'"batch"' in head or b'"event"' in head
+
+
+def _sdk_of(message: dict, host: str, options: dict) -> str:
+    if options.get("sdk"):
+        return options["sdk"]
+    library = ((message.get("context") or {}).get("library") or {}).get("name", "") if isinstance(
+        message.get("context"), dict) else ""
+    return RUDDERSTACK if "rudder" in host or "rudder" in str(library).lower() else NAME
+
+
+def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
+    value = load_json(body_bytes(request, limits), limits)
+    match = _PATH.search(request.path)
+    default_type = _SHORT.get(match.group(1)) if match else None
+    if isinstance(value, dict) and isinstance(value.get("batch"), list):
+        messages = value["batch"]
+    elif isinstance(value, list):
+        messages = value
+    elif isinstance(value, dict):
+        messages = [value]
+    else:
+        raise DecodeError("Segment payload is neither a message nor a batch")
+    enforce_event_count(len(messages), limits)
+    events = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise DecodeError(f"Segment message {index} is not a JSON object")
+        kind = message.get("type") or default_type
+        if kind == "track":
+            name = message.get("event")
+            properties = message.get("properties")
+        elif kind in ("page", "screen"):
+            name = kind
+            properties = dict(message.get("properties") or {})
+            if message.get("name") is not None:
+                properties.setdefault("name", message["name"])
+        elif kind in ("identify", "group"):
+            name, properties = kind, message.get("traits")
+        elif kind == "alias":
+            name, properties = kind, {"previousId": message.get("previousId")}
+        else:
+            raise DecodeError(f"Segment message {index} has an unknown type {kind!r}")
+        if not isinstance(name, str) or not name:
+            raise DecodeError(f"Segment track message {index} has no event name")
+        events.append(CanonicalEvent(
+            event=name,
+            properties=properties if isinstance(properties, dict) else {},
+            time=to_ms(message.get("timestamp") or message.get("originalTimestamp") or message.get("sentAt")),
+            distinct_id=as_str(message.get("userId") or message.get("anonymousId")),
+            sdk=_sdk_of(message, request.host, options or {}),
+            raw=message,
+        ))
+    return events

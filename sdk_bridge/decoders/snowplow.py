@@ -1,0 +1,98 @@
+"""Snowplow tracker protocol: GET `/i?e=…` and POST `/com.snowplowanalytics.snowplow/tp2` with a
+payload_data envelope. Self-describing events (`ue_pr` JSON or `ue_px` base64, standard or URL-safe) are
+unwrapped: the event name is the schema's name, the properties its data, and `$schema` keeps the Iglu URI.
+Contexts (`co`/`cx`) go to `$contexts`. Page views, page pings and structured events get fixed names."""
+
+from __future__ import annotations
+
+import re
+
+from ..events import CanonicalEvent
+from ..limits import DecodeError, Limits
+from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, load_json, to_ms
+from ._common import body_bytes
+
+NAME = "snowplow"
+_POST_PATH = re.compile(r"/com\.snowplowanalytics\.snowplow/tp2/?$")
+_GET_PATH = re.compile(r"/i/?$")
+_IGLU_NAME = re.compile(r"^iglu:[^/]+/([^/]+)/")
+
+
+def matches(request: TrackingRequest) -> bool:
+    if _POST_PATH.search(request.path):
+        return True
+    query = request.query
+    return bool(_GET_PATH.search(request.path)) and "e" in query and ("tv" in query or "aid" in query or "p" in query)
+
+
+def _json_field(payload: dict, plain: str, encoded: str, limits: Limits):
+    if payload.get(plain):
+        return load_json(payload[plain].encode("utf-8"), limits)
+    if payload.get(encoded):
+        return load_json(b64decode(payload[encoded], limits), limits)
+    return None
+
+
+def _float(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _event(payload: dict, limits: Limits) -> CanonicalEvent:
+    kind = payload.get("e")
+    properties: dict = {}
+    if kind == "ue":
+        envelope = _json_field(payload, "ue_pr", "ue_px", limits)
+        inner = envelope.get("data") if isinstance(envelope, dict) else None
+        if not isinstance(inner, dict) or not isinstance(inner.get("schema"), str):
+            raise DecodeError("Snowplow self-describing event has no inner schema")
+        match = _IGLU_NAME.match(inner["schema"])
+        name = match.group(1) if match else inner["schema"]
+        data = inner.get("data")
+        properties = dict(data) if isinstance(data, dict) else {"data": data}
+        properties["$schema"] = inner["schema"]
+    elif kind == "se":
+        name = payload.get("se_ac") or "structured_event"
+        properties = {key: payload[field] for key, field in (
+            ("category", "se_ca"), ("action", "se_ac"), ("label", "se_la"), ("property", "se_pr")) if field in payload}
+        if "se_va" in payload:
+            properties["value"] = _float(payload["se_va"])
+    elif kind == "pv":
+        name = "page_view"
+        properties = {key: payload[field] for key, field in (("url", "url"), ("page_title", "page"),
+                                                             ("referrer", "refr")) if field in payload}
+    elif kind == "pp":
+        name = "page_ping"
+        properties = {key: payload[field] for key, field in (("url", "url"), ("page_title", "page")) if field in payload}
+    elif isinstance(kind, str) and kind:
+        name = kind
+    else:
+        raise DecodeError("Snowplow payload has no event type (e)")
+    contexts = _json_field(payload, "co", "cx", limits)
+    if isinstance(contexts, dict) and isinstance(contexts.get("data"), list):
+        properties["$contexts"] = contexts["data"]
+    return CanonicalEvent(
+        event=name, properties=properties,
+        time=to_ms(payload.get("dtm") or payload.get("ttm") or payload.get("stm")),
+        distinct_id=as_str(payload.get("uid") or payload.get("duid") or payload.get("tnuid")),
+        sdk=NAME, raw=payload,
+    )
+
+
+def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
+    if request.method.upper() == "GET" or not request.body:
+        payloads = [request.query]
+    else:
+        envelope = load_json(body_bytes(request, limits), limits)
+        payloads = envelope.get("data") if isinstance(envelope, dict) else None
+        if not isinstance(payloads, list):
+            raise DecodeError("Snowplow POST body has no payload_data list")
+    enforce_event_count(len(payloads), limits)
+    events = []
+    for index, payload in enumerate(payloads):
+        if not isinstance(payload, dict):
+            raise DecodeError(f"Snowplow payload {index} is not a JSON object")
+        events.append(_event({k: v if isinstance(v, str) else str(v) for k, v in payload.items()}, limits))
+    return events

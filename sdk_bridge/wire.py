@@ -1,0 +1,179 @@
+"""A tracking request as plain data, and the bounded primitives decoders build on: gunzip, base64, form
+and JSON parsing that never crash on hostile input and raise DecodeError naming the limit they hit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from .limits import DecodeError, Limits
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class TrackingRequest:
+    method: str
+    url: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    received_at: int | None = None  # ms since the epoch
+
+    @cached_property
+    def _parts(self):
+        return urlsplit(self.url)
+
+    @property
+    def host(self) -> str:
+        return (self._parts.hostname or "").lower()
+
+    @property
+    def path(self) -> str:
+        return self._parts.path or "/"
+
+    @cached_property
+    def query(self) -> dict[str, str]:
+        """Query parameters, last value wins (tracking SDKs never repeat a key)."""
+        return dict(parse_qsl(self._parts.query, keep_blank_values=True))
+
+    def header(self, name: str) -> str:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return ""
+
+    @property
+    def content_type(self) -> str:
+        return self.header("content-type").split(";")[0].strip().lower()
+
+
+def check_body(request: TrackingRequest, limits: Limits) -> None:
+    if len(request.body) > limits.max_body_bytes:
+        raise DecodeError(f"body of {len(request.body)} bytes is over max_body_bytes={limits.max_body_bytes}",
+                          limit="max_body_bytes")
+
+
+def gunzip(data: bytes, limits: Limits) -> bytes:
+    """Decompress gzip (or zlib) data, stopping as soon as the output passes max_decompressed_bytes."""
+    wbits = 16 + zlib.MAX_WBITS if data[:2] == GZIP_MAGIC else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, limits.max_decompressed_bytes + 1)
+    except zlib.error as exc:
+        raise DecodeError(f"bad gzip data: {exc}") from None
+    if len(out) > limits.max_decompressed_bytes or inflater.unconsumed_tail:
+        raise DecodeError(f"decompressed payload is over max_decompressed_bytes={limits.max_decompressed_bytes}",
+                          limit="max_decompressed_bytes")
+    if not inflater.eof:
+        raise DecodeError("bad gzip data: truncated stream")
+    return out
+
+
+def maybe_gunzip(data: bytes, limits: Limits) -> bytes:
+    return gunzip(data, limits) if data[:2] == GZIP_MAGIC else data
+
+
+def b64decode(text: str | bytes, limits: Limits) -> bytes:
+    """Standard or URL-safe base64, with or without padding, with whitespace and line breaks ignored."""
+    if isinstance(text, str):
+        try:
+            text = text.encode("ascii")
+        except UnicodeEncodeError:
+            raise DecodeError("invalid base64: non-ASCII characters") from None
+    compact = b"".join(text.split())
+    if len(compact) * 3 // 4 > limits.max_decompressed_bytes:
+        raise DecodeError(f"base64 payload is over max_decompressed_bytes={limits.max_decompressed_bytes}",
+                          limit="max_decompressed_bytes")
+    compact = compact.replace(b"-", b"+").replace(b"_", b"/").rstrip(b"=")
+    if len(compact) % 4 == 1:
+        raise DecodeError("invalid base64: truncated (length is 1 more than a multiple of 4)")
+    try:
+        return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"invalid base64: {exc}") from None
+
+
+def check_depth(value, max_depth: int) -> None:
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > max_depth:
+            raise DecodeError(f"JSON nested deeper than max_depth={max_depth}", limit="max_depth")
+        children = node.values() if type(node) is dict else node
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push((child, depth + 1))
+
+
+def load_json(data: bytes | str, limits: Limits):
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc):
+            raise DecodeError(f"JSON nested deeper than max_depth={limits.max_depth}", limit="max_depth") from None
+        raise DecodeError(f"invalid JSON: {exc}") from None
+    if type(value) is dict or type(value) is list:
+        check_depth(value, limits.max_depth)
+    return value
+
+
+def parse_form(data: bytes | str) -> dict[str, str]:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"form body is not valid UTF-8: {exc}") from None
+    try:
+        return dict(parse_qsl(data, keep_blank_values=True, strict_parsing=False, max_num_fields=100_000))
+    except ValueError as exc:
+        raise DecodeError(f"bad form body: {exc}") from None
+
+
+def looks_like_form(body: bytes) -> bool:
+    head = body[:64].lstrip()
+    return bool(head) and head[:1] not in (b"{", b"[") and b"=" in head
+
+
+def to_ms(value) -> int | None:
+    """Epoch seconds, milliseconds or microseconds (numbers or digit strings), or ISO 8601 text, to ms."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+            except ValueError:
+                return None
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        if value < 1e11:  # seconds (until the year 5138)
+            return int(value * 1000)
+        if value > 1e14:  # microseconds
+            return int(value // 1000)
+        return int(value)
+    return None
+
+
+def as_str(value) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def enforce_event_count(count: int, limits: Limits) -> None:
+    if count > limits.max_events:
+        raise DecodeError(f"{count} events in one request is over max_events={limits.max_events}", limit="max_events")
