@@ -119,7 +119,7 @@ def load_json(data: bytes | str, limits: Limits):
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc):
+        if "depth limit" in str(exc) or "recursion" in str(exc):
             raise DecodeError(f"JSON nested deeper than max_depth={limits.max_depth}", limit="max_depth") from None
         raise DecodeError(f"invalid JSON: {exc}") from None
     if type(value) is dict or type(value) is list:
