@@ -17,7 +17,7 @@ TRACKREPLAY = str(Path(sys.executable).with_name("trackreplay"))
 def test_help_lists_the_commands():
     result = subprocess.run([TRACKREPLAY, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for command in ("up", "demo", "manage", "version"):
+    for command in ("up", "demo", "manage", "decode", "version"):
         assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
 
 

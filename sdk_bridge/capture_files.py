@@ -1,0 +1,90 @@
+"""Read captured traffic (HAR 1.2, mitmproxy flow files) into TrackingRequests, in request order."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from .wire import TrackingRequest
+
+
+class CaptureFileError(ValueError):
+    """The file cannot be read at all (not HAR, not a flow file, or corrupt)."""
+
+
+def read_requests(path: str | Path) -> Iterator[TrackingRequest]:
+    path = Path(path)
+    try:
+        head = path.open("rb").read(64)
+    except OSError as exc:
+        raise CaptureFileError(f"{path}: {exc.strerror or exc}") from None
+    if head.lstrip()[:1] == b"{":
+        return _har(path)
+    return _flows(path)
+
+
+def _iso_ms(text) -> int | None:
+    try:
+        return int(datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def _har(path: Path) -> Iterator[TrackingRequest]:
+    try:
+        document = orjson.loads(path.read_bytes())
+        entries = document["log"]["entries"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CaptureFileError(f"{path}: not a HAR file ({exc})") from None
+    if not isinstance(entries, list):
+        raise CaptureFileError(f"{path}: log.entries is not a list")
+    requests = []
+    for index, entry in enumerate(entries):
+        try:
+            request = entry["request"]
+            post = request.get("postData") or {}
+            text = post.get("text") or ""
+            if post.get("encoding") == "base64":
+                body = base64.b64decode(text)
+            else:
+                body = text.encode("utf-8", "surrogateescape")
+            requests.append(TrackingRequest(
+                method=request["method"], url=request["url"],
+                headers=[(h["name"], h["value"]) for h in request.get("headers") or []],
+                body=body, received_at=_iso_ms(entry.get("startedDateTime")),
+            ))
+        except (KeyError, TypeError, AttributeError, binascii.Error, ValueError) as exc:
+            raise CaptureFileError(f"{path}: entry {index} is malformed ({type(exc).__name__}: {exc})") from None
+    return iter(requests)
+
+
+def _flows(path: Path) -> Iterator[TrackingRequest]:
+    # mitmproxy's own reader understands every flow-file version it wrote; imported here only, because
+    # the rest of the decoders must stay importable without it.
+    from mitmproxy import http
+    from mitmproxy.exceptions import FlowReadException
+    from mitmproxy.io import FlowReader
+
+    requests = []
+    try:
+        with path.open("rb") as fh:
+            for flow in FlowReader(fh).stream():
+                if not isinstance(flow, http.HTTPFlow):
+                    continue
+                request = flow.request
+                requests.append(TrackingRequest(
+                    method=request.method, url=request.pretty_url,
+                    headers=[(k, v) for k, v in request.headers.items(multi=True)],
+                    body=request.raw_content or b"",
+                    received_at=int(request.timestamp_start * 1000) if request.timestamp_start else None,
+                ))
+    except FlowReadException as exc:
+        raise CaptureFileError(f"{path}: not a readable mitmproxy flow file ({exc})") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CaptureFileError(f"{path}: corrupt flow file ({type(exc).__name__}: {exc})") from None
+    return iter(requests)
