@@ -52,6 +52,23 @@ class AgentToken(TokenBase):
         return f"{self.agent}: {self.name} ({self.hint}…)"
 
 
+class RunToken(TokenBase):
+    """The token an in-app SDK bridge uses to post events into one run's test record (and nothing else)."""
+
+    PREFIX = "trr_"
+
+    run = models.ForeignKey("Run", on_delete=models.CASCADE, related_name="tokens",
+                            help_text="The run whose test record receives the events.")
+
+    PROJECT_PATH = "run__project"
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}: {self.name} ({self.hint}…)"
+
+
 class DeviceStatus(models.TextChoices):
     ONLINE = "online"
     BUSY = "busy"

@@ -138,6 +138,13 @@ STORAGES = {
 # Exchange bodies up to this size live in the database row; larger ones go to MEDIA_ROOT files.
 TRACKREPLAY_INLINE_BODY_MAX = env_int("TRACKREPLAY_INLINE_BODY_MAX", 256 * 1024, minimum=0)
 
+# Bounds on what in-app SDK bridges may post to /api/v1/ingest/events (and on decoded tracking requests).
+TRACKREPLAY_INGEST_MAX_BODY_BYTES = env_int("TRACKREPLAY_INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
+TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES = env_int("TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES", 50 * 1024 * 1024,
+                                                    minimum=1024)
+TRACKREPLAY_INGEST_MAX_DEPTH = env_int("TRACKREPLAY_INGEST_MAX_DEPTH", 64, minimum=2, maximum=1000)
+TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.auth.TokenAuthentication",

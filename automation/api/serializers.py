@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
 
-from ..models import Agent, AgentToken, Device, Platform, Run, Script, Task, TaskGroup
+from ..models import Agent, AgentToken, Device, Platform, Run, RunToken, Script, Task, TaskGroup
 
 
 class AgentSerializer(ScopedModelSerializer):
@@ -71,3 +71,13 @@ class RunSerializer(ScopedModelSerializer):
         fields = ["id", "project", "task", "task_group", "mode", "device", "status", "trigger", "triggered_by",
                   "started_at", "finished_at", "error", "created_at", "updated_at"]
         read_only_fields = ["triggered_by"]
+
+
+class RunTokenSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(read_only=True, help_text="Send as 'Authorization: Bearer <token>' to "
+                                  "/api/v1/ingest/events; shown only here.")
+
+    class Meta:
+        model = RunToken
+        fields = ["id", "run", "name", "hint", "created_at", "token"]
+        read_only_fields = fields

@@ -7,13 +7,14 @@ from accounts.models import Role
 from accounts.scoping import AGENT_ROLE
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
 
-from ..models import Agent, AgentToken, Device, Run, RunTrigger, Script, Task, TaskGroup
+from ..models import Agent, AgentToken, Device, Run, RunToken, RunTrigger, Script, Task, TaskGroup
 from ..scheduling import enqueue_task_group
 from .serializers import (
     AgentSerializer,
     AgentTokenSerializer,
     DeviceSerializer,
     RunSerializer,
+    RunTokenSerializer,
     ScriptSerializer,
     TaskGroupSerializer,
     TaskSerializer,
@@ -108,6 +109,15 @@ class RunViewSet(ScopedModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(triggered_by=_human(self.request))
+
+    @extend_schema(request=None, responses={201: RunTokenSerializer})
+    @action(detail=True, methods=["post"])
+    def token(self, request, pk=None):
+        """Issue a token for the run's in-app SDK bridge to post events with (shown once)."""
+        run = self.get_object()
+        self.check_object_permissions(request, run)
+        issued = RunToken.issue(run=run, name=request.data.get("name") or "sdk bridge")
+        return Response(RunTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
 
 
 ROUTES = [

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from accounts.models import Project
+from sdk_bridge.models import EndpointRule
 from trackreplay.api_router import ROUTES
 
 from .. import factories as f
@@ -37,6 +38,7 @@ OBJECT_IN = {
     "task-groups": lambda p, owner: f.TaskGroupFactory(project=p),
     "runs": lambda p, owner: f.RunFactory(project=p),
     "notification-channels": lambda p, owner: f.NotificationChannelFactory(project=p),
+    "endpoint-rules": lambda p, owner: EndpointRule.objects.create(project=p, decoder="sensorsdata", path="/sa*"),
 }
 
 # prefix -> function(project) giving a valid create payload aimed at `project`; None for endpoints that
@@ -71,6 +73,8 @@ CREATE_IN = {
     "runs": lambda p: {"project": p.pk, "task": f.TaskFactory(project=p).pk},
     "notification-channels": lambda p: {"project": p.pk, "name": "QA", "kind": "webhook",
                                         "target": "https://hooks.example.test/x"},
+    "endpoint-rules": lambda p: {"project": p.pk, "decoder": "generic", "path": "/track/*",
+                                 "options": {"events": "list"}},
 }
 
 PREFIXES = [prefix for prefix, _ in ROUTES]

@@ -1,0 +1,3 @@
+from trackreplay.admin_site import register_app
+
+register_app("sdk_bridge")

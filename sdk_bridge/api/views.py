@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import authentication, exceptions, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role, hash_token
+from trackreplay.api import ScopedModelSerializer, ScopedModelViewSet
+
+from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch
+from ..limits import DecodeError
+from ..models import EndpointRule
+
+
+class RunTokenAuthentication(authentication.BaseAuthentication):
+    """Bearer trr_… tokens: they authenticate one run's SDK bridge for ingestion and nothing else."""
+
+    def authenticate(self, request):
+        from automation.models import RunToken
+
+        header = authentication.get_authorization_header(request).split()
+        if len(header) != 2 or header[0].lower() != b"bearer" or not header[1].startswith(b"trr_"):
+            raise exceptions.AuthenticationFailed("Send the run token as 'Authorization: Bearer trr_…'.")
+        token = RunToken.objects.select_related("run__task").filter(
+            token_hash=hash_token(header[1].decode(errors="replace"))).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid run token.")
+        if not token.is_active:
+            raise exceptions.AuthenticationFailed("This run token has been revoked.")
+        token.touch()
+        return None, token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="ingest"'
+
+
+class HasRunToken(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.auth is not None
+
+
+BatchDoc = inline_serializer("IngestBatchRequest", {
+    "batch_id": serializers.CharField(help_text="Client-chosen id; posting the same batch again stores nothing."),
+    "device_event_count": serializers.IntegerField(required=False, allow_null=True,
+                                                   help_text="Events the device has sent so far in this run."),
+    "events": serializers.ListField(child=serializers.DictField(), help_text=(
+        "Canonical events in client order: {event, properties, time (ms), distinct_id, step, sdk, raw}.")),
+})
+BatchResult = inline_serializer("IngestBatchResult", {
+    "batch_id": serializers.CharField(), "stored": serializers.IntegerField(),
+    "first_seq": serializers.IntegerField(), "duplicate": serializers.BooleanField(),
+    "test_record": serializers.IntegerField(),
+})
+ErrorDoc = inline_serializer("IngestError", {"error": serializers.CharField(),
+                                             "limit": serializers.CharField(allow_null=True)})
+
+
+class IngestEventsView(APIView):
+    """POST a batch of tracking events from an in-app SDK bridge into the run's test record."""
+
+    authentication_classes = [RunTokenAuthentication]
+    permission_classes = [HasRunToken]
+
+    @extend_schema(request=BatchDoc, responses={201: BatchResult, 200: BatchResult,
+                                                400: OpenApiResponse(ErrorDoc), 413: OpenApiResponse(ErrorDoc)})
+    def post(self, request):
+        limits = ingest_limits()
+        # Read at most one byte past the limit, so an oversized body is refused without buffering it.
+        body = request._request.read(limits.max_body_bytes + 1)
+        try:
+            batch = parse_batch(body, request.headers.get("Content-Encoding", ""), limits)
+        except DecodeError as exc:
+            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.limit in TOO_LARGE else status.HTTP_400_BAD_REQUEST
+            return Response({"error": exc.reason, "limit": exc.limit}, status=code)
+        stored, created = store_batch(request.auth.run, batch)
+        return Response({"batch_id": stored.batch_id, "stored": stored.event_count if created else 0,
+                         "first_seq": stored.first_seq, "duplicate": not created,
+                         "test_record": stored.test_record_id},
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class EndpointRuleSerializer(ScopedModelSerializer):
+    class Meta:
+        model = EndpointRule
+        fields = ["id", "project", "decoder", "host", "path", "options", "forward", "order", "enabled", "created_at",
+                  "updated_at"]
+
+
+class EndpointRuleViewSet(ScopedModelViewSet):
+    """Per-project tracking endpoint rules (host and path patterns -> decoder)."""
+
+    queryset = EndpointRule.objects.all()
+    serializer_class = EndpointRuleSerializer
+    write_roles = (Role.ADMIN, Role.QA)
+    filterset_fields = ["project", "decoder", "enabled"]
+
+
+ROUTES = [("endpoint-rules", EndpointRuleViewSet)]

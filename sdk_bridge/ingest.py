@@ -1,0 +1,116 @@
+"""Batches pushed by in-app SDK bridges (the app's own analytics hook posts what it tracked) into a run's
+test record: bounded parsing, all-or-nothing validation, idempotent storage by client batch id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from .limits import DecodeError, Limits
+from .wire import GZIP_MAGIC, gunzip, load_json
+
+# Over these, the client must send less (HTTP 413); every other problem is a bad request (400).
+TOO_LARGE = {"max_body_bytes", "max_decompressed_bytes"}
+_FIELDS = {"event", "properties", "time", "distinct_id", "step", "sdk", "raw", "seq", "received_at"}
+
+
+def ingest_limits() -> Limits:
+    return Limits(
+        max_body_bytes=settings.TRACKREPLAY_INGEST_MAX_BODY_BYTES,
+        max_decompressed_bytes=settings.TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES,
+        max_depth=settings.TRACKREPLAY_INGEST_MAX_DEPTH,
+        max_events=settings.TRACKREPLAY_INGEST_MAX_EVENTS,
+    )
+
+
+@dataclass
+class Batch:
+    batch_id: str
+    events: list[dict]
+    device_event_count: int | None
+
+
+def _bad(where: str, problem: str) -> DecodeError:
+    return DecodeError(f"{where}: {problem}")
+
+
+def parse_batch(body: bytes, content_encoding: str, limits: Limits) -> Batch:
+    if len(body) > limits.max_body_bytes:
+        raise DecodeError(f"body is over max_body_bytes={limits.max_body_bytes}", limit="max_body_bytes")
+    if body[:2] == GZIP_MAGIC or content_encoding.lower() == "gzip":
+        body = gunzip(body, limits)
+    document = load_json(body, limits)
+    if not isinstance(document, dict):
+        raise _bad("body", "must be a JSON object with batch_id and events")
+    batch_id = document.get("batch_id")
+    if not isinstance(batch_id, str) or not 0 < len(batch_id) <= 100:
+        raise _bad("batch_id", "must be a string of 1 to 100 characters")
+    count = document.get("device_event_count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise _bad("device_event_count", "must be a non-negative integer or null")
+    events = document.get("events")
+    if not isinstance(events, list):
+        raise _bad("events", "must be a list")
+    if len(events) > limits.max_events:
+        raise DecodeError(f"{len(events)} events is over max_events={limits.max_events}", limit="max_events")
+    for index, event in enumerate(events):
+        where = f"events[{index}]"
+        if not isinstance(event, dict):
+            raise _bad(where, "must be an object")
+        name = event.get("event")
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise _bad(f"{where}.event", "must be a string of 1 to 200 characters")
+        if not isinstance(event.get("properties", {}), dict):
+            raise _bad(f"{where}.properties", "must be an object")
+        for key in ("time", "step"):
+            value = event.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise _bad(f"{where}.{key}", "must be an integer or null")
+        distinct = event.get("distinct_id")
+        if distinct is not None and (not isinstance(distinct, str) or len(distinct) > 200):
+            raise _bad(f"{where}.distinct_id", "must be a string of at most 200 characters or null")
+        unknown = set(event) - _FIELDS
+        if unknown:
+            raise _bad(where, f"unknown fields {sorted(unknown)}")
+    return Batch(batch_id=batch_id, events=events, device_event_count=count)
+
+
+def store_batch(run, batch: Batch):
+    """Append the batch's events to the run's test record in client order. Returns (IngestBatch, created)."""
+    from automation.models import Run
+    from test_records.models import Event, RecordSource, TestRecord
+
+    from .models import IngestBatch
+
+    with transaction.atomic():
+        # Lock the run: concurrent batches of one run are serialised, so seq numbers never collide and the
+        # first two batches cannot both create a test record.
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        record = run.test_records.order_by("pk").first()
+        if record is None:
+            source = RecordSource.RECORDED if run.mode == "record" else RecordSource.REPLAYED
+            record = TestRecord.objects.create(project_id=run.project_id, run=run, name=f"Run #{run.pk}",
+                                               source=source, mock_record_id=run.task.mock_record_id)
+        existing = IngestBatch.objects.filter(test_record=record, batch_id=batch.batch_id).first()
+        if existing is not None:
+            return existing, False
+        last = record.events.aggregate(last=Max("seq"))["last"]
+        first_seq = 0 if last is None else last + 1
+        now = timezone.now()
+        Event.objects.bulk_create([
+            Event(test_record=record, seq=first_seq + offset, name=event["event"],
+                  properties=event.get("properties") or {}, distinct_id=event.get("distinct_id") or "",
+                  client_time=event.get("time"), received_at=now, step=event.get("step"),
+                  sdk=str(event.get("sdk") or "bridge")[:30], raw=event.get("raw"))
+            for offset, event in enumerate(batch.events)
+        ], batch_size=1000)
+        stored = IngestBatch.objects.create(test_record=record, batch_id=batch.batch_id,
+                                            event_count=len(batch.events), first_seq=first_seq,
+                                            device_event_count=batch.device_event_count)
+        if batch.device_event_count is not None and (record.device_event_count or 0) < batch.device_event_count:
+            TestRecord.objects.filter(pk=record.pk).update(device_event_count=batch.device_event_count)
+        return stored, True
