@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install chromium bench check clean
+.PHONY: run test install chromium browser-sdks bench check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,21 @@ chromium:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: install Debian's chromium package" >&2; exit 1; fi; }
 
+# The official browser analytics SDKs (npm) that the end-to-end decoder tests load into Chromium.
+BROWSER_SDKS := tests/e2e/browser_sdks
+$(BROWSER_SDKS)/node_modules/.installed: $(BROWSER_SDKS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else echo "npm is missing: install Debian's nodejs and npm packages" >&2; exit 1; fi; }
+	npm ci --prefix $(BROWSER_SDKS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-sdks: $(BROWSER_SDKS)/node_modules/.installed
+
 run: install
 	$(BIN)/trackreplay up --demo --host $(HOST) --port $(PORT)
 
-test: install chromium
+test: install chromium browser-sdks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -11,12 +11,23 @@ from sdk_bridge.wire import TrackingRequest
 
 
 class Collector:
-    def __init__(self) -> None:
+    """`pages` maps GET paths to (body, content type): served, not recorded (a test page and its scripts)."""
+
+    def __init__(self, pages: dict[str, tuple[bytes, str]] | None = None) -> None:
         self.requests: list[TrackingRequest] = []
+        self.pages = pages or {}
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
             def _handle(self):
+                if self.command == "GET" and self.path in collector.pages:
+                    body, content_type = collector.pages[self.path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 host = self.headers.get("Host") or "127.0.0.1"
@@ -24,6 +35,11 @@ class Collector:
                     method=self.command, url=f"http://{host}{self.path}", headers=list(self.headers.items()),
                     body=body, received_at=int(time.time() * 1000),
                 ))
+                if self.path.startswith("/favicon"):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 payload = b'{"status": 1, "code": 200, "events_ingested": 1}'
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
