@@ -7,8 +7,8 @@ import base64
 import binascii
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cached_property
+from datetime import datetime, timezone
+from functools import cached_property, lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -30,11 +30,11 @@ class TrackingRequest:
     def _parts(self):
         return urlsplit(self.url)
 
-    @property
+    @cached_property
     def host(self) -> str:
         return (self._parts.hostname or "").lower()
 
-    @property
+    @cached_property
     def path(self) -> str:
         return self._parts.path or "/"
 
@@ -102,17 +102,16 @@ def b64decode(text: str | bytes, limits: Limits) -> bytes:
 
 
 def check_depth(value, max_depth: int) -> None:
-    stack = [(value, 1)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node, depth = pop()
+    """Breadth-first, one comprehension per nesting level (no Python-level loop per value): this walks
+    every value of every event, so its speed is the decoders' speed."""
+    level = [value]
+    depth = 1
+    while level:
         if depth > max_depth:
             raise DecodeError(f"JSON nested deeper than max_depth={max_depth}", limit="max_depth")
-        children = node.values() if type(node) is dict else node
-        for child in children:
-            kind = type(child)
-            if kind is dict or kind is list:
-                push((child, depth + 1))
+        level = [child for node in level for child in (node.values() if node.__class__ is dict else node)
+                 if child.__class__ is dict or child.__class__ is list]
+        depth += 1
 
 
 def load_json(data: bytes | str, limits: Limits):
@@ -122,8 +121,12 @@ def load_json(data: bytes | str, limits: Limits):
         if "depth limit" in str(exc) or "recursion" in str(exc):
             raise DecodeError(f"JSON nested deeper than max_depth={limits.max_depth}", limit="max_depth") from None
         raise DecodeError(f"invalid JSON: {exc}") from None
-    if type(value) is dict or type(value) is list:
-        check_depth(value, limits.max_depth)
+    if value.__class__ is dict or value.__class__ is list:
+        # Nesting depth cannot exceed the number of opening brackets: count them at C speed and walk the
+        # parsed value only when the text could be too deep (batches, not small per-event fragments).
+        opening = (b"{", b"[") if isinstance(data, bytes) else ("{", "[")
+        if data.count(opening[0]) + data.count(opening[1]) > limits.max_depth:
+            check_depth(value, limits.max_depth)
     return value
 
 
@@ -144,19 +147,29 @@ def looks_like_form(body: bytes) -> bool:
     return bool(head) and head[:1] not in (b"{", b"[") and b"=" in head
 
 
+@lru_cache(maxsize=8192)
+def _text_to_ms(text: str) -> int | None:
+    text = text.strip()
+    if "-" in text[1:] or "T" in text:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1000)
+    try:
+        return to_ms(float(text))
+    except ValueError:
+        return None
+
+
 def to_ms(value) -> int | None:
     """Epoch seconds, milliseconds or microseconds (numbers or digit strings), or ISO 8601 text, to ms."""
-    if value is None or isinstance(value, bool):
+    if value is None or value is True or value is False:
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            try:
-                return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-            except ValueError:
-                return None
+    if value.__class__ is str:
+        return _text_to_ms(value)
     if isinstance(value, (int, float)):
         if value != value or value in (float("inf"), float("-inf")):
             return None
@@ -166,6 +179,13 @@ def to_ms(value) -> int | None:
             return int(value // 1000)
         return int(value)
     return None
+
+
+def fast_ms(value) -> int | None:
+    """to_ms with the common case (an int already in milliseconds) answered without a call."""
+    if value.__class__ is int and 100_000_000_000 <= value <= 100_000_000_000_000:
+        return value
+    return to_ms(value)
 
 
 def as_str(value) -> str | None:

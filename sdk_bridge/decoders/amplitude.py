@@ -7,7 +7,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, enforce_event_count, load_json, to_ms
+from ..wire import TrackingRequest, enforce_event_count, fast_ms, load_json
 from ._common import body_bytes, params, peek
 
 NAME = "amplitude"
@@ -38,15 +38,16 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         items = items if isinstance(items, list) else [items]
     enforce_event_count(len(items), limits)
     events = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("event_type"), str):
-            raise DecodeError(f"Amplitude event {index} has no event_type")
+    append = events.append
+    for item in items:
+        name = item.get("event_type") if item.__class__ is dict else None
+        if name.__class__ is not str:
+            raise DecodeError(f"Amplitude event {len(events)} has no event_type")
         properties = item.get("event_properties")
-        events.append(CanonicalEvent(
-            event=item["event_type"],
-            properties=properties if isinstance(properties, dict) else {},
-            time=to_ms(item.get("time") or item.get("timestamp")),
-            distinct_id=as_str(item.get("user_id") or item.get("device_id")),
-            sdk=NAME, raw=item,
+        user = item.get("user_id") or item.get("device_id")
+        append(CanonicalEvent(
+            name, properties if properties.__class__ is dict else {},
+            fast_ms(item.get("time") or item.get("timestamp")),
+            user if user.__class__ is str or user is None else str(user), None, NAME, None, None, item,
         ))
     return events

@@ -7,8 +7,8 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, load_json, maybe_gunzip, to_ms
-from ._common import body_bytes, params
+from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, fast_ms, load_json, maybe_gunzip, to_ms
+from ._common import body_bytes, params, peek
 
 NAME = "mixpanel"
 _PATH = re.compile(r"/(track|import|engage|groups)/?$")
@@ -18,8 +18,14 @@ _PROFILE_OPS = ("$set", "$set_once", "$add", "$append", "$union", "$remove", "$u
 def matches(request: TrackingRequest) -> bool:
     if "mixpanel" in request.host:
         return True
-    return bool(_PATH.search(request.path)) and ("data" in request.query or request.body[:5] in (b"data=",)
-                                                  or b"data=" in request.body[:200])
+    if not _PATH.search(request.path):
+        return False
+    if "data" in request.query:
+        return True
+    head = peek(request)
+    # A data= form field, or the raw JSON body of the HTTP /import and /track APIs.
+    return head.startswith(b"data=") or b"&data=" in head or (
+        head.lstrip()[:1] in (b"[", b"{") and b'"event"' in head and b'"properties"' in head)
 
 
 def _payload(request: TrackingRequest, limits: Limits):
@@ -59,12 +65,14 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
             ))
             continue
         properties = item.get("properties")
-        properties = properties if isinstance(properties, dict) else {}
+        if properties.__class__ is not dict:
+            properties = {}
         name = item.get("event")
-        if not isinstance(name, str) or not name:
+        if name.__class__ is not str or not name:
             raise DecodeError(f"Mixpanel item {index} has no event name")
+        user = properties.get("distinct_id")
         events.append(CanonicalEvent(
-            event=name, properties=properties, time=to_ms(properties.get("time")),
-            distinct_id=as_str(properties.get("distinct_id")), sdk=NAME, raw=item,
+            name, properties, fast_ms(properties.get("time")),
+            user if user.__class__ is str or user is None else str(user), None, NAME, None, None, item,
         ))
     return events

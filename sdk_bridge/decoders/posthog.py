@@ -8,7 +8,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, load_json, maybe_gunzip, to_ms
+from ..wire import TrackingRequest, b64decode, enforce_event_count, fast_ms, load_json, maybe_gunzip
 from ._common import body_bytes, params, peek
 
 NAME = "posthog"
@@ -53,15 +53,17 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         items = [value]
     enforce_event_count(len(items), limits)
     events = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("event"), str):
-            raise DecodeError(f"PostHog item {index} has no event name")
+    append = events.append
+    for item in items:
+        name = item.get("event") if item.__class__ is dict else None
+        if name.__class__ is not str:
+            raise DecodeError(f"PostHog item {len(events)} has no event name")
         properties = item.get("properties")
-        properties = properties if isinstance(properties, dict) else {}
-        events.append(CanonicalEvent(
-            event=item["event"], properties=properties,
-            time=to_ms(item.get("timestamp") or properties.get("$time")),
-            distinct_id=as_str(item.get("distinct_id") or properties.get("distinct_id")),
-            sdk=NAME, raw=item,
+        if properties.__class__ is not dict:
+            properties = {}
+        user = item.get("distinct_id") or properties.get("distinct_id")
+        append(CanonicalEvent(
+            name, properties, fast_ms(item.get("timestamp") or properties.get("$time")),
+            user if user.__class__ is str or user is None else str(user), None, NAME, None, None, item,
         ))
     return events

@@ -32,12 +32,10 @@ def matches(request: TrackingRequest) -> bool:
     return b'"type"' in head or b'"batch"' in head or b'"event"' in head
 
 
-def _sdk_of(message: dict, host: str, options: dict) -> str:
-    if options.get("sdk"):
-        return options["sdk"]
-    library = ((message.get("context") or {}).get("library") or {}).get("name", "") if isinstance(
-        message.get("context"), dict) else ""
-    return RUDDERSTACK if "rudder" in host or "rudder" in str(library).lower() else NAME
+def _library_says_rudder(message: dict) -> bool:
+    context = message.get("context")
+    library = context.get("library") if context.__class__ is dict else None
+    return library.__class__ is dict and "rudder" in str(library.get("name", "")).lower()
 
 
 def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
@@ -53,7 +51,9 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
     else:
         raise DecodeError("Segment payload is neither a message nor a batch")
     enforce_event_count(len(messages), limits)
+    forced_sdk = (options or {}).get("sdk") or (RUDDERSTACK if "rudder" in request.host else None)
     events = []
+    append = events.append
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise DecodeError(f"Segment message {index} is not a JSON object")
@@ -74,12 +74,15 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
             raise DecodeError(f"Segment message {index} has an unknown type {kind!r}")
         if not isinstance(name, str) or not name:
             raise DecodeError(f"Segment track message {index} has no event name")
-        events.append(CanonicalEvent(
-            event=name,
-            properties=properties if isinstance(properties, dict) else {},
-            time=to_ms(message.get("timestamp") or message.get("originalTimestamp") or message.get("sentAt")),
-            distinct_id=as_str(message.get("userId") or message.get("anonymousId")),
-            sdk=_sdk_of(message, request.host, options or {}),
-            raw=message,
+        append(CanonicalEvent(
+            name,
+            properties if properties.__class__ is dict else {},
+            to_ms(message.get("timestamp") or message.get("originalTimestamp") or message.get("sentAt")),
+            as_str(message.get("userId") or message.get("anonymousId")),
+            None,
+            forced_sdk or (RUDDERSTACK if _library_says_rudder(message) else NAME),
+            None,
+            None,
+            message,
         ))
     return events

@@ -26,10 +26,16 @@ def matches(request: TrackingRequest) -> bool:
 
 
 def _json_field(payload: dict, plain: str, encoded: str, limits: Limits):
-    if payload.get(plain):
-        return load_json(payload[plain].encode("utf-8"), limits)
-    if payload.get(encoded):
-        return load_json(b64decode(payload[encoded], limits), limits)
+    text = payload.get(plain)
+    if text:
+        if text.__class__ is not str:
+            raise DecodeError(f"Snowplow {plain} is not a string")
+        return load_json(text, limits)
+    text = payload.get(encoded)
+    if text:
+        if text.__class__ is not str:
+            raise DecodeError(f"Snowplow {encoded} is not a string")
+        return load_json(b64decode(text, limits), limits)
     return None
 
 
@@ -41,7 +47,7 @@ def _float(text):
 
 
 def _event(payload: dict, limits: Limits) -> CanonicalEvent:
-    kind = payload.get("e")
+    kind = as_str(payload.get("e"))
     properties: dict = {}
     if kind == "ue":
         envelope = _json_field(payload, "ue_pr", "ue_px", limits)
@@ -54,7 +60,7 @@ def _event(payload: dict, limits: Limits) -> CanonicalEvent:
         properties = dict(data) if isinstance(data, dict) else {"data": data}
         properties["$schema"] = inner["schema"]
     elif kind == "se":
-        name = payload.get("se_ac") or "structured_event"
+        name = as_str(payload.get("se_ac")) or "structured_event"
         properties = {key: payload[field] for key, field in (
             ("category", "se_ca"), ("action", "se_ac"), ("label", "se_la"), ("property", "se_pr")) if field in payload}
         if "se_va" in payload:
@@ -94,5 +100,5 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
     for index, payload in enumerate(payloads):
         if not isinstance(payload, dict):
             raise DecodeError(f"Snowplow payload {index} is not a JSON object")
-        events.append(_event({k: v if isinstance(v, str) else str(v) for k, v in payload.items()}, limits))
+        events.append(_event(payload, limits))
     return events
