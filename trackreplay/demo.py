@@ -18,6 +18,7 @@ from automation.models import Agent, Device, Platform, Run, RunMode, RunStatus, 
 from mock_records.models import Exchange, MockRecord, MockRecordSource
 from notifications.models import ChannelKind, NotificationChannel
 from scenarios.models import Rule, Scenario
+from sdk_bridge.models import EndpointRule
 from test_records.models import Event, RecordSource, TestRecord
 from tracking_plan.models import EventDefinition, Fault, PropertyDefinition
 
@@ -166,6 +167,7 @@ def seed_demo(admin) -> Project:
                          description="Seen while recording the demo baseline by hand.",
                          event_definition=events["add_to_cart"], event_name="add_to_cart", assignee=admin,
                          reporter=admin, due_at=now + timedelta(days=3))
+    EndpointRule.objects.create(project=project, decoder="sensorsdata", host="*.shop.example", path="/sa*")
     NotificationChannel.objects.create(project=project, name="QA group (Feishu)", kind=ChannelKind.FEISHU,
                                        target="https://open.feishu.cn/open-apis/bot/v2/hook/replace-me",
                                        enabled=False)

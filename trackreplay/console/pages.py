@@ -6,6 +6,7 @@ from typing import Callable
 from automation.models import Agent, Device, Run, Script, Task, TaskGroup
 from mock_records.models import Exchange, MockRecord
 from notifications.models import NotificationChannel
+from sdk_bridge.models import EndpointRule
 from reports.models import Report
 from scenarios.models import Scenario
 from test_records.models import TestRecord
@@ -162,6 +163,11 @@ PAGES: tuple[Page, ...] = (
          children=(Child("Anomalies", lambda o: o.anomalies.all(),
                          (Column("Event", "event_name"), Column("Rule", "rule_kind"), Column("Message", "message"))),),
          search=("title", "event_name"), related=("assignee",)),
+    Page("endpoint-rules", "Endpoint rules", EndpointRule,
+         (Column("Rule", "__str__"), Column("Decoder", "decoder"), Column("Host", "host"), Column("Path", "path"),
+          Column("Order", "order"), Column("Forward", "forward"), Column("Enabled", "enabled")),
+         detail=("decoder", "host", "path", "options", "order", "forward", "enabled", "created_at"),
+         search=("host", "path", "decoder")),
     Page("channels", "Notification channels", NotificationChannel,
          (Column("Name", "name"), Column("Kind", "kind"), Column("Push", "push_strategy"),
           Column("Enabled", "enabled")),
