@@ -8,7 +8,7 @@ from automation.models import Agent, AgentToken, Device, Run, Script, Task, Task
 from mock_records.models import Exchange, MockRecord
 from notifications.models import NotificationChannel
 from reports.models import Anomaly, Report
-from scenarios.models import Rule, Scenario, ScenarioVersion
+from scenarios.models import Rule, Scenario
 from test_records.models import Event, TestRecord
 from tracking_plan.models import EventDefinition, Fault, PropertyDefinition
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import re
 import zlib
 
-from ..limits import Limits
-from ..wire import GZIP_MAGIC, TrackingRequest, gunzip, looks_like_form, parse_form
+from ..limits import DecodeError, Limits
+from ..wire import GZIP_MAGIC, TrackingRequest, b64decode, gunzip, load_json, looks_like_form, maybe_gunzip, parse_form
 
 PEEK_BYTES = 4096
 
@@ -40,3 +40,19 @@ def params(request: TrackingRequest, body: bytes) -> dict[str, str]:
 
 def path_is(request: TrackingRequest, pattern: re.Pattern) -> re.Match | None:
     return pattern.search(request.path)
+
+
+def json_body_or_data_field(request: TrackingRequest, limits: Limits, sdk: str):
+    """A raw JSON body, or a `data` field (form body or query) holding JSON or base64 of (gzipped) JSON:
+    the shapes Mixpanel and PostHog clients send."""
+    body = body_bytes(request, limits)
+    stripped = body.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        return load_json(stripped, limits)
+    data = params(request, body).get("data")
+    if data is None:
+        raise DecodeError(f"{sdk} request has neither a JSON body nor a data field")
+    text = data.strip()
+    if text[:1] in ("{", "["):
+        return load_json(text.encode("utf-8"), limits)
+    return load_json(maybe_gunzip(b64decode(text, limits), limits), limits)

@@ -7,8 +7,8 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, b64decode, enforce_event_count, fast_ms, load_json, maybe_gunzip, to_ms
-from ._common import body_bytes, params, peek
+from ..wire import TrackingRequest, as_str, enforce_event_count, fast_ms, to_ms
+from ._common import json_body_or_data_field, peek
 
 NAME = "mixpanel"
 _PATH = re.compile(r"/(track|import|engage|groups)/?$")
@@ -28,22 +28,8 @@ def matches(request: TrackingRequest) -> bool:
         head.lstrip()[:1] in (b"[", b"{") and b'"event"' in head and b'"properties"' in head)
 
 
-def _payload(request: TrackingRequest, limits: Limits):
-    body = body_bytes(request, limits)
-    stripped = body.lstrip()
-    if stripped[:1] in (b"{", b"["):
-        return load_json(stripped, limits)
-    data = params(request, body).get("data")
-    if data is None:
-        raise DecodeError("Mixpanel request has no data field")
-    text = data.strip()
-    if text[:1] in ("{", "["):
-        return load_json(text.encode("utf-8"), limits)
-    return load_json(maybe_gunzip(b64decode(text, limits), limits), limits)
-
-
 def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
-    value = _payload(request, limits)
+    value = json_body_or_data_field(request, limits, "Mixpanel")
     items = value if isinstance(value, list) else [value]
     enforce_event_count(len(items), limits)
     profile = bool(re.search(r"/(engage|groups)/?$", request.path))

@@ -8,8 +8,8 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, b64decode, enforce_event_count, fast_ms, load_json, maybe_gunzip
-from ._common import body_bytes, params, peek
+from ..wire import TrackingRequest, enforce_event_count, fast_ms
+from ._common import json_body_or_data_field, peek
 
 NAME = "posthog"
 _PATH = re.compile(r"/(e|i/v0/e|batch|capture)/?$")
@@ -31,16 +31,7 @@ def matches(request: TrackingRequest) -> bool:
 def _payload(request: TrackingRequest, limits: Limits):
     if request.query.get("compression") == "lz64":
         raise DecodeError("PostHog lz64 compression is not supported; configure the SDK for gzip or base64")
-    body = body_bytes(request, limits)
-    if body.lstrip()[:1] in (b"{", b"["):
-        return load_json(body, limits)
-    data = params(request, body).get("data")
-    if data is None:
-        raise DecodeError("PostHog request has neither a JSON body nor a data field")
-    text = data.strip()
-    if text[:1] in ("{", "["):
-        return load_json(text.encode("utf-8"), limits)
-    return load_json(maybe_gunzip(b64decode(text, limits), limits), limits)
+    return json_body_or_data_field(request, limits, "PostHog")
 
 
 def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
