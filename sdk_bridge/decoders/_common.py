@@ -10,14 +10,20 @@ PEEK_BYTES = 4096
 
 
 def peek(request: TrackingRequest) -> bytes:
-    """The first few KB of the body, decompressed if gzipped: enough to tell SDKs apart, bounded by design."""
-    body = request.body
-    if body[:2] != GZIP_MAGIC:
-        return body[:PEEK_BYTES]
-    try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, PEEK_BYTES)
-    except zlib.error:
-        return b""
+    """The first few KB of the body, decompressed if gzipped: enough to tell SDKs apart, bounded by design.
+    Kept on the request, since every decoder's matches() asks for it during auto-detection."""
+    head = request.__dict__.get("_peek")
+    if head is None:
+        body = request.body
+        if body[:2] != GZIP_MAGIC:
+            head = body[:PEEK_BYTES]
+        else:
+            try:
+                head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, PEEK_BYTES)
+            except zlib.error:
+                head = b""
+        request.__dict__["_peek"] = head
+    return head
 
 
 def body_bytes(request: TrackingRequest, limits: Limits) -> bytes:
