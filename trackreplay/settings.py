@@ -186,7 +186,8 @@ else:
     _broker_dir = VAR_DIR / "celery" / "broker"
     _processed_dir = VAR_DIR / "celery" / "processed"
     _results_dir = VAR_DIR / "celery" / "results"
-    for _path in (_broker_dir, _processed_dir, _results_dir):
+    _control_dir = VAR_DIR / "celery" / "control"  # kombu's default is ./control, wherever the process runs
+    for _path in (_broker_dir, _processed_dir, _results_dir, _control_dir):
         _path.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -194,6 +195,7 @@ else:
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
+        "control_folder": str(_control_dir),
     }
     CELERY_RESULT_BACKEND = f"file://{_results_dir}"
 CELERY_TIMEZONE = TIME_ZONE
