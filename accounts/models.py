@@ -5,7 +5,6 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -148,6 +147,3 @@ class PersonalToken(TokenBase):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
-
-
-slug_validator = RegexValidator(r"^[-a-zA-Z0-9_]+$", "Use letters, digits, - and _ only.")

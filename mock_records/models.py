@@ -135,13 +135,6 @@ class Exchange(models.Model):
     def response_body(self, data: bytes) -> None:
         self._set_body("response", data)
 
-    def header(self, side: str, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in getattr(self, f"{side}_headers") or []:
-            if key.lower() == wanted:
-                return value
-        return None
-
     @property
     def response_size(self) -> int:
         inline = self.response_body_inline

@@ -97,9 +97,6 @@ class RuleKind(models.TextChoices):
     BASELINE = "baseline", "Baseline value"
 
 
-EVENT_LEVEL_KINDS = frozenset({RuleKind.COUNT, RuleKind.ORDER, RuleKind.DUPLICATE, RuleKind.TRIGGER, RuleKind.ABSENT})
-
-
 class Strength(models.TextChoices):
     STRONG = "strong", "Strong"  # counts toward the pass rate
     WEAK = "weak", "Weak"  # reported only

@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .limits import DecodeError, Limits
-from .wire import GZIP_MAGIC, gunzip, load_json
+from .wire import GZIP_MAGIC, check_body, gunzip, load_json
 
 # Over these, the client must send less (HTTP 413); every other problem is a bad request (400).
 TOO_LARGE = {"max_body_bytes", "max_decompressed_bytes"}
@@ -39,8 +39,7 @@ def _bad(where: str, problem: str) -> DecodeError:
 
 
 def parse_batch(body: bytes, content_encoding: str, limits: Limits) -> Batch:
-    if len(body) > limits.max_body_bytes:
-        raise DecodeError(f"body is over max_body_bytes={limits.max_body_bytes}", limit="max_body_bytes")
+    check_body(body, limits)
     if body[:2] == GZIP_MAGIC or content_encoding.lower() == "gzip":
         body = gunzip(body, limits)
     document = load_json(body, limits)

@@ -56,11 +56,9 @@ def decode_request(request: TrackingRequest, rules=(), limits: Limits = Limits()
     if found is None:
         raise DecodeError("not a tracking request of any known SDK")
     module, options = found
-    check_body(request, limits)
+    check_body(request.body, limits)
     try:
         events = module.decode(request, limits, options)
-    except DecodeError:
-        raise
     except (RecursionError, MemoryError) as exc:  # belt and braces: decoders bound their inputs
         raise DecodeError(f"{module.NAME}: payload too complex ({type(exc).__name__})") from None
     for event in events:

@@ -55,9 +55,9 @@ class TrackingRequest:
         return self.header("content-type").split(";")[0].strip().lower()
 
 
-def check_body(request: TrackingRequest, limits: Limits) -> None:
-    if len(request.body) > limits.max_body_bytes:
-        raise DecodeError(f"body of {len(request.body)} bytes is over max_body_bytes={limits.max_body_bytes}",
+def check_body(body: bytes, limits: Limits) -> None:
+    if len(body) > limits.max_body_bytes:
+        raise DecodeError(f"body of {len(body)} bytes is over max_body_bytes={limits.max_body_bytes}",
                           limit="max_body_bytes")
 
 
@@ -189,9 +189,7 @@ def fast_ms(value) -> int | None:
 
 
 def as_str(value) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
+    return value if value.__class__ is str or value is None else str(value)
 
 
 def enforce_event_count(count: int, limits: Limits) -> None:

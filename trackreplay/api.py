@@ -17,9 +17,7 @@ from rest_framework import exceptions, serializers, viewsets
 from accounts.models import Membership, Project
 from accounts.scoping import caller_roles, project_of, project_path, scope
 
-
-def model_clean_errors(exc: DjangoValidationError) -> dict | list:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+from .api_support import model_clean_errors
 
 
 class ScopedModelSerializer(serializers.ModelSerializer):

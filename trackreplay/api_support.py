@@ -13,10 +13,19 @@ class Pagination(pagination.PageNumberPagination):
     max_page_size = 500
 
 
+def model_clean_errors(exc: DjangoValidationError) -> dict:
+    """A Django ValidationError as DRF's error shape: {field: [messages]}."""
+    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+
+
+def human_caller(request):
+    """The signed-in user, or None when the caller is an agent (recorded as created_by, triggered_by...)."""
+    return request.user if getattr(request.user, "pk", None) else None
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        exc = exceptions.ValidationError(detail)
+        exc = exceptions.ValidationError(model_clean_errors(exc))
     elif isinstance(exc, IntegrityError):
         # A race past the serializer's uniqueness checks: report it rather than answer 500.
         return Response({"non_field_errors": [f"Conflicts with an existing row: {exc}"]}, status=status.HTTP_409_CONFLICT)

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from accounts.models import Role
 from accounts.scoping import AGENT_ROLE
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
+from trackreplay.api_support import human_caller
 
 from ..models import Agent, AgentToken, Device, Run, RunToken, RunTrigger, Script, Task, TaskGroup
 from ..scheduling import enqueue_task_group
@@ -19,10 +20,6 @@ from .serializers import (
     TaskGroupSerializer,
     TaskSerializer,
 )
-
-
-def _human(request):
-    return request.user if getattr(request.user, "pk", None) else None
 
 
 class AgentViewSet(ScopedModelViewSet):
@@ -93,7 +90,7 @@ class TaskGroupViewSet(ScopedModelViewSet):
         """Queue one run per enabled task of the group now."""
         group = self.get_object()
         self.check_object_permissions(request, group)
-        runs = enqueue_task_group(group.pk, trigger=RunTrigger.API, user=_human(request))
+        runs = enqueue_task_group(group.pk, trigger=RunTrigger.API, user=human_caller(request))
         return Response(RunSerializer(runs, many=True, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
@@ -108,7 +105,7 @@ class RunViewSet(ScopedModelViewSet):
     ordering_fields = ["created_at", "started_at"]
 
     def perform_create(self, serializer):
-        serializer.save(triggered_by=_human(self.request))
+        serializer.save(triggered_by=human_caller(self.request))
 
     @extend_schema(request=None, responses={201: RunTokenSerializer})
     @action(detail=True, methods=["post"])

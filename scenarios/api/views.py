@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
+from trackreplay.api_support import human_caller
 
 from ..models import Rule, Scenario, ScenarioVersion
 from .serializers import RuleSerializer, ScenarioSerializer, ScenarioVersionSerializer
@@ -21,7 +22,7 @@ class ScenarioViewSet(ScopedModelViewSet):
     def perform_create(self, serializer):
         with transaction.atomic():
             scenario = serializer.save()
-            scenario.new_version(note="created", created_by=self.request.user if self.request.user.pk else None)
+            scenario.new_version(note="created", created_by=human_caller(self.request))
 
 
 class ScenarioVersionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -35,7 +36,7 @@ class ScenarioVersionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.R
     def perform_create(self, serializer):
         serializer.instance = serializer.validated_data["scenario"].new_version(
             note=serializer.validated_data.get("note", ""),
-            created_by=self.request.user if self.request.user.pk else None,
+            created_by=human_caller(self.request),
         )
 
     @extend_schema(responses=RuleSerializer(many=True))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import zlib
 
 from ..limits import DecodeError, Limits
@@ -42,10 +41,6 @@ def params(request: TrackingRequest, body: bytes) -> dict[str, str]:
     if body and (request.content_type == "application/x-www-form-urlencoded" or looks_like_form(body)):
         merged.update(parse_form(body))
     return merged
-
-
-def path_is(request: TrackingRequest, pattern: re.Pattern) -> re.Match | None:
-    return pattern.search(request.path)
 
 
 def json_body_or_data_field(request: TrackingRequest, limits: Limits, sdk: str):

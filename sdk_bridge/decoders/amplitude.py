@@ -7,7 +7,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, enforce_event_count, fast_ms, load_json
+from ..wire import TrackingRequest, as_str, enforce_event_count, fast_ms, load_json
 from ._common import body_bytes, params, peek
 
 NAME = "amplitude"
@@ -48,6 +48,6 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         append(CanonicalEvent(
             name, properties if properties.__class__ is dict else {},
             fast_ms(item.get("time") or item.get("timestamp")),
-            user if user.__class__ is str or user is None else str(user), None, NAME, None, None, item,
+            as_str(user), None, NAME, None, None, item,
         ))
     return events

@@ -59,6 +59,6 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         user = properties.get("distinct_id")
         events.append(CanonicalEvent(
             name, properties, fast_ms(properties.get("time")),
-            user if user.__class__ is str or user is None else str(user), None, NAME, None, None, item,
+            as_str(user), None, NAME, None, None, item,
         ))
     return events

@@ -8,7 +8,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, enforce_event_count, fast_ms
+from ..wire import TrackingRequest, as_str, enforce_event_count, fast_ms
 from ._common import json_body_or_data_field, peek
 
 NAME = "posthog"
@@ -55,6 +55,6 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         user = item.get("distinct_id") or properties.get("distinct_id")
         append(CanonicalEvent(
             name, properties, fast_ms(item.get("timestamp") or properties.get("$time")),
-            user if user.__class__ is str or user is None else str(user), None, NAME, None, None, item,
+            as_str(user), None, NAME, None, None, item,
         ))
     return events

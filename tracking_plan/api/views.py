@@ -2,6 +2,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from trackreplay.api import ScopedModelViewSet
+from trackreplay.api_support import human_caller
 
 from ..models import EventDefinition, Fault, FaultStatus, PropertyDefinition
 from .serializers import EventDefinitionSerializer, FaultSerializer, PropertyDefinitionSerializer
@@ -37,7 +38,7 @@ class FaultViewSet(ScopedModelViewSet):
     ordering_fields = ["created_at", "due_at", "severity"]
 
     def perform_create(self, serializer):
-        serializer.save(reporter=self.request.user if self.request.user.pk else None)
+        serializer.save(reporter=human_caller(self.request))
 
     def perform_update(self, serializer):
         closing = serializer.validated_data.get("status") in {FaultStatus.RESOLVED, FaultStatus.CLOSED}
