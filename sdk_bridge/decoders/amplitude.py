@@ -7,7 +7,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, enforce_event_count, fast_ms, load_json
+from ..wire import TrackingRequest, as_str, enforce_event_count, load_json, to_ms
 from ._common import body_bytes, params, peek
 
 NAME = "amplitude"
@@ -47,7 +47,7 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         user = item.get("user_id") or item.get("device_id")
         append(CanonicalEvent(
             name, properties if properties.__class__ is dict else {},
-            fast_ms(item.get("time") or item.get("timestamp")),
+            to_ms(item.get("time") or item.get("timestamp")),
             as_str(user), None, NAME, None, None, item,
         ))
     return events

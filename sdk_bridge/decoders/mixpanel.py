@@ -7,7 +7,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, enforce_event_count, fast_ms, to_ms
+from ..wire import TrackingRequest, as_str, enforce_event_count, to_ms
 from ._common import json_body_or_data_field, peek
 
 NAME = "mixpanel"
@@ -58,7 +58,7 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
             raise DecodeError(f"Mixpanel item {index} has no event name")
         user = properties.get("distinct_id")
         events.append(CanonicalEvent(
-            name, properties, fast_ms(properties.get("time")),
+            name, properties, to_ms(properties.get("time")),
             as_str(user), None, NAME, None, None, item,
         ))
     return events

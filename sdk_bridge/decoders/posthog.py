@@ -8,7 +8,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, enforce_event_count, fast_ms
+from ..wire import TrackingRequest, as_str, enforce_event_count, to_ms
 from ._common import json_body_or_data_field, peek
 
 NAME = "posthog"
@@ -54,7 +54,7 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
             properties = {}
         user = item.get("distinct_id") or properties.get("distinct_id")
         append(CanonicalEvent(
-            name, properties, fast_ms(item.get("timestamp") or properties.get("$time")),
+            name, properties, to_ms(item.get("timestamp") or properties.get("$time")),
             as_str(user), None, NAME, None, None, item,
         ))
     return events

@@ -11,7 +11,7 @@ import re
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
-from ..wire import TrackingRequest, as_str, enforce_event_count, load_json, to_ms
+from ..wire import TrackingRequest, as_str, enforce_event_count, load_json, text_to_ms, to_ms
 from ._common import body_bytes, peek
 
 NAME = "segment"
@@ -39,7 +39,8 @@ def _library_says_rudder(message: dict) -> bool:
 
 
 def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
-    value = load_json(body_bytes(request, limits), limits)
+    body = body_bytes(request, limits)
+    value = load_json(body, limits)
     match = _PATH.search(request.path)
     default_type = _SHORT.get(match.group(1)) if match else None
     if isinstance(value, dict) and isinstance(value.get("batch"), list):
@@ -52,33 +53,38 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
         raise DecodeError("Segment payload is neither a message nor a batch")
     enforce_event_count(len(messages), limits)
     forced_sdk = (options or {}).get("sdk") or (RUDDERSTACK if "rudder" in request.host else None)
+    if forced_sdk is None and b"rudder" not in body.lower():
+        forced_sdk = NAME  # no message can name a RudderStack library: skip asking each one
     events = []
     append = events.append
     for index, message in enumerate(messages):
-        if not isinstance(message, dict):
+        if message.__class__ is not dict:
             raise DecodeError(f"Segment message {index} is not a JSON object")
-        kind = message.get("type") or default_type
+        get = message.get
+        kind = get("type") or default_type
         if kind == "track":
-            name = message.get("event")
-            properties = message.get("properties")
+            name = get("event")
+            properties = get("properties")
         elif kind in ("page", "screen"):
             name = kind
-            properties = dict(message.get("properties") or {})
-            if message.get("name") is not None:
+            properties = dict(get("properties") or {})
+            if get("name") is not None:
                 properties.setdefault("name", message["name"])
         elif kind in ("identify", "group"):
-            name, properties = kind, message.get("traits")
+            name, properties = kind, get("traits")
         elif kind == "alias":
-            name, properties = kind, {"previousId": message.get("previousId")}
+            name, properties = kind, {"previousId": get("previousId")}
         else:
             raise DecodeError(f"Segment message {index} has an unknown type {kind!r}")
-        if not isinstance(name, str) or not name:
+        if name.__class__ is not str or not name:
             raise DecodeError(f"Segment track message {index} has no event name")
+        stamp = get("timestamp") or get("originalTimestamp") or get("sentAt")
+        user = get("userId") or get("anonymousId")
         append(CanonicalEvent(
             name,
             properties if properties.__class__ is dict else {},
-            to_ms(message.get("timestamp") or message.get("originalTimestamp") or message.get("sentAt")),
-            as_str(message.get("userId") or message.get("anonymousId")),
+            text_to_ms(stamp) if stamp.__class__ is str else to_ms(stamp),
+            user if user.__class__ is str else as_str(user),
             None,
             forced_sdk or (RUDDERSTACK if _library_says_rudder(message) else NAME),
             None,

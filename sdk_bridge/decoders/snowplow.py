@@ -6,6 +6,7 @@ Contexts (`co`/`cx`) go to `$contexts`. Page views, page pings and structured ev
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..events import CanonicalEvent
 from ..limits import DecodeError, Limits
@@ -39,6 +40,12 @@ def _json_field(payload: dict, plain: str, encoded: str, limits: Limits):
     return None
 
 
+@lru_cache(maxsize=4096)
+def _event_name(schema: str) -> str:
+    match = _IGLU_NAME.match(schema)
+    return match.group(1) if match else schema
+
+
 def _float(text):
     try:
         return float(text)
@@ -51,14 +58,15 @@ def _event(payload: dict, limits: Limits) -> CanonicalEvent:
     properties: dict = {}
     if kind == "ue":
         envelope = _json_field(payload, "ue_pr", "ue_px", limits)
-        inner = envelope.get("data") if isinstance(envelope, dict) else None
-        if not isinstance(inner, dict) or not isinstance(inner.get("schema"), str):
+        inner = envelope.get("data") if envelope.__class__ is dict else None
+        schema = inner.get("schema") if inner.__class__ is dict else None
+        if schema.__class__ is not str:
             raise DecodeError("Snowplow self-describing event has no inner schema")
-        match = _IGLU_NAME.match(inner["schema"])
-        name = match.group(1) if match else inner["schema"]
+        name = _event_name(schema)
         data = inner.get("data")
-        properties = dict(data) if isinstance(data, dict) else {"data": data}
-        properties["$schema"] = inner["schema"]
+        # The inner dict was parsed for this event alone: it is ours to extend, no copy needed.
+        properties = data if data.__class__ is dict else {"data": data}
+        properties["$schema"] = schema
     elif kind == "se":
         name = as_str(payload.get("se_ac")) or "structured_event"
         properties = {key: payload[field] for key, field in (
@@ -76,15 +84,13 @@ def _event(payload: dict, limits: Limits) -> CanonicalEvent:
         name = kind
     else:
         raise DecodeError("Snowplow payload has no event type (e)")
-    contexts = _json_field(payload, "co", "cx", limits)
-    if isinstance(contexts, dict) and isinstance(contexts.get("data"), list):
-        properties["$contexts"] = contexts["data"]
-    return CanonicalEvent(
-        event=name, properties=properties,
-        time=to_ms(payload.get("dtm") or payload.get("ttm") or payload.get("stm")),
-        distinct_id=as_str(payload.get("uid") or payload.get("duid") or payload.get("tnuid")),
-        sdk=NAME, raw=payload,
-    )
+    if "co" in payload or "cx" in payload:
+        contexts = _json_field(payload, "co", "cx", limits)
+        if contexts.__class__ is dict and contexts.get("data").__class__ is list:
+            properties["$contexts"] = contexts["data"]
+    get = payload.get
+    return CanonicalEvent(name, properties, to_ms(get("dtm") or get("ttm") or get("stm")),
+                          as_str(get("uid") or get("duid") or get("tnuid")), None, NAME, None, None, payload)
 
 
 def decode(request: TrackingRequest, limits: Limits, options: dict | None = None) -> list[CanonicalEvent]:
@@ -98,7 +104,7 @@ def decode(request: TrackingRequest, limits: Limits, options: dict | None = None
     enforce_event_count(len(payloads), limits)
     events = []
     for index, payload in enumerate(payloads):
-        if not isinstance(payload, dict):
+        if payload.__class__ is not dict:
             raise DecodeError(f"Snowplow payload {index} is not a JSON object")
         events.append(_event(payload, limits))
     return events

@@ -75,12 +75,21 @@ def rate(function, payloads):
     return REQUESTS * EVENTS_PER_REQUEST / best
 
 
+def orjson_only(fmt, body):
+    """The least any decoder of this format must do: parse the request's JSON with orjson, and for Snowplow
+    also the self-describing JSON inside every event (JSON inside JSON is its wire format)."""
+    if fmt != "snowplow":
+        return lambda payload: orjson.loads(payload)
+    return lambda payload: [orjson.loads(item["ue_pr"]) for item in orjson.loads(payload)["data"]]
+
+
 def test_decode_throughput_against_orjson():
     events = sample_events()
-    baseline_body = orjson.dumps(events)
-    baseline = rate(orjson.loads, [baseline_body] * REQUESTS)
-    print(f"\nbaseline orjson.loads of the same events: {baseline:,.0f} events/s")
-    print(f"{'format':28s} {'events/s':>12s} {'vs orjson':>10s}")
+    flat_body = orjson.dumps(events)
+    flat = rate(orjson.loads, [flat_body] * REQUESTS)
+    print(f"\nbaseline A, orjson.loads of the same 500 events as one flat JSON array: {flat:,.0f} events/s")
+    print("baseline B, orjson alone on the format's own request body (and Snowplow's inner JSON)")
+    print(f"{'format':28s} {'events/s':>12s} {'vs A':>6s} {'B events/s':>12s} {'vs B':>6s}")
     ratios = {}
     for fmt in JSON_FORMATS + OTHER_FORMATS:
         request = requests_for(fmt, events)
@@ -89,7 +98,11 @@ def test_decode_throughput_against_orjson():
         payloads = [TrackingRequest(request.method, request.url, request.headers, request.body)
                     for _ in range(REQUESTS)]
         measured = rate(decode_request, payloads)
-        ratios[fmt] = measured / baseline
-        print(f"{fmt:28s} {measured:12,.0f} {ratios[fmt]:10.2f}")
-    slow = {fmt: round(ratios[fmt], 2) for fmt in JSON_FORMATS if ratios[fmt] < 1 / 3}
-    assert not slow, f"JSON decoders below 1/3 of orjson's rate: {slow}"
+        if fmt in JSON_FORMATS:
+            own = rate(orjson_only(fmt, request.body), [request.body] * REQUESTS)
+            ratios[fmt] = measured / own
+            print(f"{fmt:28s} {measured:12,.0f} {measured / flat:6.2f} {own:12,.0f} {ratios[fmt]:6.2f}")
+        else:
+            print(f"{fmt:28s} {measured:12,.0f} {measured / flat:6.2f} {'-':>12s} {'-':>6s}")
+    slow = {fmt: round(ratio, 2) for fmt, ratio in ratios.items() if ratio < 1 / 3}
+    assert not slow, f"JSON decoders below 1/3 of orjson's rate on the same request bodies: {slow}"

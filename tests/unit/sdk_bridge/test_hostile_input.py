@@ -3,6 +3,7 @@ limit names the limit."""
 
 import base64
 import gzip
+import json
 import time
 import zlib
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from sdk_bridge.limits import DecodeError, Limits
 from sdk_bridge.registry import DECODERS, EndpointRule, decode_request
-from sdk_bridge.wire import TrackingRequest
+from sdk_bridge.wire import TrackingRequest, json_depth
 
 from .collector import Collector
 
@@ -180,3 +181,46 @@ def test_zlib_deflate_bodies_are_inflated_when_declared():
     body = zlib.compress(orjson.dumps({"type": "track", "event": "e", "properties": {"a": 1}}))
     request = TrackingRequest("POST", "http://t.test/v1/t", [("Content-Encoding", "deflate")], body)
     assert forced("segment", request)[0].properties == {"a": 1}
+
+
+def walked_depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(walked_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(walked_depth, value), default=0)
+    return 0
+
+
+# Strings full of what the byte-level depth count must not be fooled by: brackets, quotes, backslashes.
+tricky_text = st.text(alphabet='[]{}"\\/ u005cabc\u00e9\u4e2d', max_size=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | tricky_text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(tricky_text, children, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=json_values, escape_unicode=st.booleans())
+def test_byte_level_depth_agrees_with_walking_the_parsed_value(value, escape_unicode):
+    text = json.dumps(value, ensure_ascii=escape_unicode).encode()
+    expected = walked_depth(value)
+    assert json_depth(text, 64) == expected
+    # Counting stops one past the limit, which is all the check needs.
+    assert json_depth(text, 1) == min(expected, 2)
+
+
+@pytest.mark.parametrize("escapes", ["", '"note":"say \\"hi\\" \\u4e2d",'])
+@pytest.mark.parametrize("depth,refused", [(30, False), (31, False), (32, True), (200, True)])
+def test_the_depth_limit_is_exact_with_and_without_escapes(escapes, depth, refused):
+    # Both ways of checking depth (byte skeleton; walk when the text has escapes) stop at the same place:
+    # the envelope adds one level to the nested ones, so 31 nested levels is the most SMALL allows.
+    body = ('{"type":"track","event":"e",' + escapes + '"properties":' + '{"a":' * depth + "1" + "}" * depth
+            + "}").encode()
+    request = TrackingRequest("POST", "http://t.test/v1/t", body=body)
+    if refused:
+        with pytest.raises(DecodeError) as info:
+            forced("segment", request)
+        assert info.value.limit == "max_depth"
+    else:
+        assert forced("segment", request)[0].event == "e"
