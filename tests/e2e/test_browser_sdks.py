@@ -119,3 +119,71 @@ sp.trackStructEvent({{category: 'shop', action: 'share', label: 'wechat', value:
     assert click.properties["$schema"] == "iglu:com.acme/product_click/jsonschema/1-0-0"
     assert any(c["schema"].startswith("iglu:com.snowplowanalytics.snowplow/web_page/")
                for c in click.properties["$contexts"])
+
+
+@pytest.mark.parametrize("compression", [None, "base64", "gzip-js"], ids=["json", "base64", "gzip"])
+def test_posthog_js(browser, compression):  # noqa: F811
+    # posthog-js learns which compression to use from the server's /decide answer, as in production.
+    pages = page_with("posthog-js/dist/array.full.no-external.js", """
+posthog.init('phc_key', {api_host: location.origin, autocapture: false, capture_pageview: false,
+             capture_pageleave: false, disable_session_recording: true, persistence: 'memory',
+             opt_out_useragent_filter: true});  // else it drops every event from HeadlessChrome as a bot
+posthog.identify('user-42');
+setTimeout(() => { for (const [name, props] of TOLD) posthog.capture(name, props); }, 300);
+""")
+    decide = {"config": {"enable_collect_everything": False}, "featureFlags": {}, "sessionRecording": False,
+              "supportedCompression": [compression] if compression else []}
+    pages["/decide/"] = (json.dumps(decide).encode(), "application/json")
+    events, requests = run_in_chromium(browser, pages, [name for name, _ in TOLD])
+    assert_told(events, "posthog", "user-42")
+    sent = [r for r in requests if r.path.startswith("/e")]
+    assert sent, "posthog-js sent nothing to /e/"
+    last = sent[-1]
+    if compression == "gzip-js":
+        assert last.query.get("compression") == "gzip-js" and last.body[:2] == b"\x1f\x8b"
+    elif compression == "base64":
+        assert last.query.get("compression") == "base64" and last.body.startswith(b"data=")
+    else:
+        assert last.body.lstrip()[:1] in (b"{", b"[")
+
+
+def test_segment_analytics_next(browser):  # noqa: F811
+    # Loaded as the npm UMD build with its lazily loaded chunks and CDN settings served locally; the
+    # Segment.io destination pointed at the collector the way customers point it at their own proxy.
+    # (Its "batching" delivery strategy always posts to https://, which this plain-HTTP collector is not;
+    # the /v1/b and /v1/batch shapes it sends are what the Python SDK test covers.)
+    umd = SDKS / "@segment/analytics-next/dist/umd"
+    pages = page_with("@segment/analytics-next/dist/umd/index.js", f"""
+AnalyticsNext.AnalyticsBrowser.load({{writeKey: 'wk1', cdnURL: location.origin}},
+  {{integrations: {{'Segment.io': {{apiHost: location.host + '/v1', protocol: 'http'}}}}}})
+  .then(([analytics]) => {{
+    analytics.identify('user-42', {{plan: 'pro'}});
+    for (const [name, props] of TOLD) analytics.track(name, props);
+    analytics.page('Shop', 'Home', {{section: 'tea'}});
+  }});
+""")
+    for chunk in umd.glob("*.js"):
+        pages[f"/analytics-next/bundles/{chunk.name}"] = (chunk.read_bytes(), "application/javascript")
+    settings = {"integrations": {"Segment.io": {"apiKey": "wk1", "apiHost": "api.segment.io/v1"}}, "plan": {},
+                "edgeFunction": {}, "analyticsNextEnabled": True}
+    pages["/v1/projects/wk1/settings"] = (json.dumps(settings).encode(), "application/json")
+    events, requests = run_in_chromium(browser, pages, [name for name, _ in TOLD] + ["identify", "page"])
+    assert_told(events, "segment", "user-42")
+    identify = next(e for e in events if e.event == "identify")
+    assert identify.properties == {"plan": "pro"}
+    page_event = next(e for e in events if e.event == "page")
+    assert page_event.properties["section"] == "tea" and page_event.properties["name"] == "Home"
+    paths = {r.path for r in requests if r.path.startswith("/v1/") and "projects" not in r.path}
+    assert paths == {"/v1/t", "/v1/i", "/v1/p"}, paths
+
+
+@pytest.mark.parametrize("endpoint", ["/2/httpapi", "/batch"])
+def test_amplitude_analytics_browser(browser, endpoint):  # noqa: F811
+    pages = page_with("@amplitude/analytics-browser/lib/scripts/amplitude-min.umd.js", f"""
+amplitude.init('amp-key', 'user-42', {{serverUrl: location.origin + '{endpoint}', useBatch: {str(endpoint == "/batch").lower()},
+               flushIntervalMillis: 200, defaultTracking: false, logLevel: 0}});
+for (const [name, props] of TOLD) amplitude.track(name, props);
+""")
+    events, requests = run_in_chromium(browser, pages, [name for name, _ in TOLD])
+    assert_told(events, "amplitude", "user-42")
+    assert {r.path for r in requests if not r.path.startswith("/favicon")} == {endpoint}

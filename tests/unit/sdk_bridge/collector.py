@@ -11,7 +11,8 @@ from sdk_bridge.wire import TrackingRequest
 
 
 class Collector:
-    """`pages` maps GET paths to (body, content type): served, not recorded (a test page and its scripts)."""
+    """`pages` maps paths (query ignored, any method) to (body, content type): served, not recorded (a test
+    page, its scripts, an SDK's configuration endpoint)."""
 
     def __init__(self, pages: dict[str, tuple[bytes, str]] | None = None) -> None:
         self.requests: list[TrackingRequest] = []
@@ -20,11 +21,14 @@ class Collector:
 
         class Handler(BaseHTTPRequestHandler):
             def _handle(self):
-                if self.command == "GET" and self.path in collector.pages:
-                    body, content_type = collector.pages[self.path]
+                page = collector.pages.get(self.path.split("?")[0])
+                if page is not None:
+                    body, content_type = page
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
                     self.send_response(200)
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
                     self.end_headers()
                     self.wfile.write(body)
                     return
