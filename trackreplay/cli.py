@@ -1,4 +1,4 @@
-"""The `trackreplay` command line. Offline commands (decode, infer, verify) will use the pure cores and need no
+"""The `trackreplay` command line. Offline commands (decode, infer, verify) use the pure cores and need no
 database; platform commands set Django up first."""
 
 from __future__ import annotations
@@ -105,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
 
+    from scenarios.cli import add_parsers as add_infer_verify
     from sdk_bridge.cli import add_parser as add_decode
 
     add_decode(sub)
+    add_infer_verify(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
