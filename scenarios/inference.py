@@ -95,12 +95,17 @@ def _looks_volatile(value) -> bool:
 
 
 def _numeric_range(numbers: list[float]) -> dict:
+    """Bounds that a few samples of a duration or a price will not outgrow on the next clean run, but that a
+    sign flip, a unit slip (ms sent as s, yuan as fen) or a garbage value breaks: a factor of four either
+    side of what was seen (plus twice the spread above), never crossing zero when no sample did."""
     low, high = min(numbers), max(numbers)
     width = high - low
-    room = max(width * 2, abs(high) * 0.5, 1)
-    bounds: dict[str, Any] = {}
-    bounds["min"] = 0 if low >= 0 else _round_out(low - max(width, abs(low) * 0.5), down=True)
-    bounds["max"] = _round_out(high + room, down=False)
+    if low >= 0:
+        bounds = {"min": 0 if low == 0 else _round_out(low / 4, down=True),
+                  "max": _round_out(max(high + 2 * width, high * 4, 1), down=False)}
+    else:
+        bounds = {"min": _round_out(low - max(2 * width, abs(low) * 3), down=True),
+                  "max": _round_out(high + max(2 * width, abs(high) * 3, 1), down=False)}
     return bounds
 
 
@@ -188,7 +193,9 @@ class Inferrer:
             if high == 1:
                 params = {"min": 1, "max": 1}
             else:
-                slack = max(2, high - low, math.ceil(high * 0.2))
+                # Exposure-like events vary by one or two between clean runs, and the recordings may all sit
+                # at one end of that: leave the spread seen plus a quarter of the count on both sides.
+                slack = max(2, high - low) + max(1, math.ceil(high * 0.25))
                 params = {"min": max(1, low - slack), "max": high + slack}
             self.rules.append(RuleSpec("count", name, params=params,
                                        evidence={"samples": sum(counts), "records": n_records, "counts": counts, **owner}))
@@ -316,12 +323,22 @@ class Inferrer:
         if kind in ("string", "number", "boolean"):
             repeats = (all(len(recs) >= 2 for recs in by_record.values()) if records > 1
                        else all(count >= 2 for count in distinct.values()))
+            # An event sent several times per run (exposures) whose value is new on each one within a run is
+            # a position or an item, not a category: its set of values follows how far the user scrolled.
+            per_run = [sum(1 for r, _, v in samples.values if r == record and v is not MISSING and v is not None)
+                       for record in range(records)]
+            per_run_distinct = [len({canonical(v) for r, _, v in samples.values
+                                     if r == record and v is not MISSING and v is not None}) for record in range(records)]
+            categorical = (all(n <= 1 for n in per_run) or sum(per_run) >= 2 * sum(per_run_distinct)
+                           or (len(set(per_run)) == 1 and len(distinct) <= 4))  # e.g. home and product page views
+            # Values of a property that only some events carry rest on fewer samples: reported, not judged.
+            strength = STRONG if len(present) == total else WEAK
             if len(distinct) == 1 and not volatile and (records > 1 or len(typed) > 1):
-                add(RuleSpec("baseline", name, path, params={"value": typed[0]}, evidence=evidence))
+                add(RuleSpec("baseline", name, path, params={"value": typed[0]}, strength=strength, evidence=evidence))
                 return False
-            if 1 < len(distinct) <= MAX_ENUM and repeats and not volatile:
+            if 1 < len(distinct) <= MAX_ENUM and repeats and categorical and not volatile:
                 allowed = sorted({v for v in typed}, key=lambda v: (str(type(v)), v))
-                add(RuleSpec("enum", name, path, params={"values": allowed}, evidence=evidence))
+                add(RuleSpec("enum", name, path, params={"values": allowed}, strength=strength, evidence=evidence))
                 return False
         if kind == "number":
             numbers = [v for v in typed if v.__class__ in (int, float)]
@@ -348,7 +365,7 @@ class Inferrer:
         if schema:
             params["element"] = schema
         # The recording fixes the elements when every occurrence held the same ones (order aside).
-        if len({canonical(sorted(map(canonical, a))) for a in arrays}) == 1 and len(arrays) >= 2:
+        if len({tuple(sorted(map(canonical, a))) for a in arrays}) == 1 and len(arrays) >= 2:
             params["expected"] = arrays[0]
         if params:
             self.rules.append(RuleSpec("nested_array", name, path, params=params,
