@@ -36,6 +36,12 @@ class Report(ProjectScoped):
     strong_anomalies = models.PositiveIntegerField(default=0, editable=False)
     weak_anomalies = models.PositiveIntegerField(default=0, editable=False)
     error = models.TextField(blank=True, editable=False)
+    supersedes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by", editable=False,
+        help_text="The report this one re-verified after a rule repair, with the same test record.",
+    )
+    note = models.CharField(max_length=500, blank=True, editable=False,
+                            help_text="What changed since the superseded report, e.g. the repair made.")
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from accounts.models import ProjectScoped
+
+from . import rulebook
 
 
 class Scenario(ProjectScoped):
@@ -130,3 +133,23 @@ class Rule(models.Model):
     def __str__(self) -> str:
         target = f"{self.event}.{self.property_path}" if self.property_path else self.event
         return f"{self.kind} on {target}"
+
+    def clean(self) -> None:
+        """The engine's own validation, so a rule that cannot run (say a regex RE2 rejects) is never saved."""
+        try:
+            rulebook.validate(self.to_spec(), "rule")
+        except rulebook.RuleError as exc:
+            message = str(exc)
+            field = ("params" if "params" in message else "property_path" if "property" in message
+                     else "kind" if "kind" in message else "event" if "event" in message else "params")
+            raise ValidationError({field: message}) from None
+
+    def to_spec(self) -> rulebook.RuleSpec:
+        return rulebook.RuleSpec(kind=self.kind, event=self.event, property=self.property_path,
+                                 params=self.params if self.params is not None else {}, strength=self.strength,
+                                 enabled=self.enabled, evidence=self.evidence or {}, id=self.pk)
+
+    @classmethod
+    def from_spec(cls, spec: rulebook.RuleSpec, version: ScenarioVersion) -> Rule:
+        return cls(version=version, kind=spec.kind, event=spec.event, property_path=spec.property,
+                   params=spec.params, strength=spec.strength, enabled=spec.enabled, evidence=spec.evidence)

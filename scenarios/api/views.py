@@ -1,14 +1,22 @@
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
 from trackreplay.api_support import human_caller
 
+from test_records.models import TestRecord
+
+from ..learning import infer_version
 from ..models import Rule, Scenario, ScenarioVersion
 from .serializers import RuleSerializer, ScenarioSerializer, ScenarioVersionSerializer
+
+
+class InferRequest(serializers.Serializer):
+    test_records = serializers.ListField(child=serializers.IntegerField(), min_length=1,
+                                         help_text="Known-good test records of the scenario's project to learn from.")
 
 
 class ScenarioViewSet(ScopedModelViewSet):
@@ -23,6 +31,25 @@ class ScenarioViewSet(ScopedModelViewSet):
         with transaction.atomic():
             scenario = serializer.save()
             scenario.new_version(note="created", created_by=human_caller(self.request))
+
+    @extend_schema(request=InferRequest, responses={201: ScenarioVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def infer(self, request, pk=None):
+        """Learn rules from known-good test records into a new current version (the old versions stay)."""
+        scenario = self.get_object()  # scoped; the object permission asks for a write role
+        data = InferRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        wanted = data.validated_data["test_records"]
+        found = {r.pk: r for r in TestRecord.objects.filter(project_id=scenario.project_id, pk__in=wanted)}
+        missing = [pk for pk in wanted if pk not in found]
+        if missing:
+            raise serializers.ValidationError({"test_records": f"not test records of this project: {missing}"})
+        empty = [found[pk].name for pk in wanted if not found[pk].events.exists()]
+        if empty:
+            raise serializers.ValidationError({"test_records": f"these records have no events: {', '.join(empty)}"})
+        version = infer_version(scenario, [found[pk] for pk in wanted], user=human_caller(request))
+        return Response(ScenarioVersionSerializer(version, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class ScenarioVersionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
