@@ -95,12 +95,14 @@ def test_log_in_switch_project_and_visit_every_page(demo_targets, console_url, b
 
     # Live search (htmx) narrows the tracking plan without a page load.
     page.click("nav.sidebar >> text='Tracking plan'")
+    page.wait_for_function("() => window.htmx !== undefined")  # deferred: typing earlier would go unheard
     page.fill("input[name=q]", "cart")
     page.wait_for_function("() => !document.querySelector('#results').innerText.includes('tab_click')")
     assert "add_to_cart" in page.inner_text("#results")
 
     # The project switcher (htmx) keeps the section and changes the project.
     page.click("nav.sidebar >> text='Devices'")
+    page.wait_for_function("() => window.htmx !== undefined")
     page.select_option("#project-switcher", "shop-ios")
     page.wait_for_url("**/p/shop-ios/devices/")
     assert "iPhone 15 #1" in page.inner_text("#results")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import report_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -8,5 +8,9 @@ urlpatterns = [
     path("switch-project/", views.switch_project, name="console-switch-project"),
     path("p/<slug:project_slug>/", views.project_overview, name="console-project"),
     path("p/<slug:project_slug>/<slug:page_slug>/", views.object_list, name="console-list"),
+    # The report page has its own view (anomalies by event, repair buttons, diff); before the generic detail.
+    path("p/<slug:project_slug>/reports/<int:pk>/", report_views.report_detail, name="console-report"),
+    path("p/<slug:project_slug>/reports/<int:pk>/anomalies/<int:anomaly_pk>/repair/", report_views.repair,
+         name="console-repair"),
     path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/", views.object_detail, name="console-detail"),
 ]
