@@ -44,6 +44,9 @@ trackreplay is starting at http://{host}:{port}/
   4. The recorded mock record and its exchanges (JSON bodies pretty-printed, binary shown as hex): /p/demo-shop/mock-records/
   5. The baseline test record and its events: /p/demo-shop/test-records/
   6. The scenario with its rules and the global scenario: /p/demo-shop/scenarios/
+  6b. A red report (build 5.4.0 sends the wrong tab_name): /p/demo-shop/reports/ -- open it, read the
+      anomaly and the recorded-vs-replayed diff, and try a repair button (it makes a new scenario version
+      and re-verifies without a device).
   7. Task, nightly task group (02:00 Asia/Shanghai, kept in Celery beat), device, faults, channels.
   8. The REST API and its OpenAPI docs: http://{host}:{port}/api/docs/   Django admin: /admin/
 Stop everything with Ctrl-C.

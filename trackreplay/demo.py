@@ -17,6 +17,7 @@ from accounts.models import Membership, Project, Role
 from automation.models import Agent, Device, Platform, Run, RunMode, RunStatus, Script, Task, TaskGroup
 from mock_records.models import Exchange, MockRecord, MockRecordSource
 from notifications.models import ChannelKind, NotificationChannel
+from reports.verification import verify_record
 from scenarios.models import Rule, Scenario
 from sdk_bridge.models import EndpointRule
 from test_records.models import Event, RecordSource, TestRecord
@@ -129,22 +130,33 @@ def seed_demo(admin) -> Project:
     global_scenario = Scenario.objects.create(project=project, name="Global rules", is_global=True,
                                               description="Rules every scenario of the shop shares.")
     global_version = global_scenario.new_version(note="created", created_by=admin)
-    Rule.objects.bulk_create([
+    rules = [
         Rule(version=version, kind="count", event="add_to_cart", params={"min": 1, "max": 1},
-             evidence={"samples": 1, "counts": [1]}),
-        Rule(version=version, kind="order", event="tab_click", params={"before": "add_to_cart"},
-             evidence={"samples": 1}),
+             evidence={"samples": 1, "records": 1, "counts": [1]}),
+        Rule(version=version, kind="order", event="tab_click", params={"sequence": ["tab_click", "add_to_cart"]},
+             evidence={"records": 1, "separated": True}),
         Rule(version=version, kind="attribute_mapping", event="tab_click", property_path="tab_name",
-             params={"source": "tab_id", "pairs": [[1, "Recommended"], [2, "Fresh"]]}, evidence={"samples": 1}),
+             params={"source": "tab_id", "pairs": [[1, "Recommended"], [2, "Fresh"]]},
+             evidence={"samples": 1, "records": 1}),
         Rule(version=version, kind="api_mapping", event="add_to_cart", property_path="product_name",
-             params={"request": "GET /api/product/{product_id}", "json_path": "$.name"}, evidence={"samples": 1}),
-        Rule(version=version, kind="nullable", event="add_to_cart", property_path="coupon", params={},
-             strength="weak", evidence={"samples": 1, "values": [None]}),
-        Rule(version=global_version, kind="required", event="*", property_path="product_id", params={},
-             evidence={"samples": 4}),
-        Rule(version=global_version, kind="duplicate", event="*", params={"window_ms": 1000},
-             evidence={"samples": 5}),
-    ])
+             params={"api": {"method": "GET", "host": "api.shop.example", "path": "/api/product/P1001"},
+                     "field": "name", "key_property": "product_id", "key_field": "product_id"},
+             evidence={"samples": 1, "records": 1}),
+        Rule(version=version, kind="nullable", event="add_to_cart", property_path="coupon", params={"allowed": True},
+             strength="weak", evidence={"samples": 1, "records": 1, "values": [None]}),
+        Rule(version=global_version, kind="type", event="*", property_path="product_id",
+             params={"types": ["string"]}, evidence={"samples": 4, "records": 1}),
+        Rule(version=global_version, kind="duplicate", event="*", params={"window_ms": 1000, "ignore": []},
+             evidence={"samples": 5, "records": 1}),
+    ]
+    for rule in rules:
+        rule.full_clean()
+    Rule.objects.bulk_create(rules)
+    # A replay of build 5.4.0 in which the Fresh tab reports the wrong name: a real, red report.
+    regressed = [(name, step, dict(props, tab_name="Recommended") if name == "tab_click" else props)
+                 for name, step, props in good]
+    replay = record("Replay, Chromium 156, build 5.4.0", RecordSource.REPLAYED, regressed)
+    verify_record(replay, version, baseline=baseline)
 
     agent = Agent.objects.create(project=project, name="local", hostname="localhost", version="0.1.0",
                                  last_seen_at=now)
