@@ -116,3 +116,19 @@ def test_without_the_mock_api_mappings_are_skipped_and_said_so(learnt):
     result = run("verify", "--scenario", scenario, record, cwd=tmp)
     assert result.returncode == 0
     assert "skipped api_mapping rule" in result.stderr and "no mock record given" in result.stderr
+
+
+def test_infer_takes_required_properties_and_owners_from_a_plan(tmp_path):
+    record = write_record(tmp_path / "rec.jsonl", clean_run(1).events)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"title": "checkout", "type": "object", "required": ["coupon_code"],
+                                 "properties": {"coupon_code": {"type": "string"}}}]))
+    scenario = tmp_path / "s.json"
+    result = run("infer", record, "--plan", plan, "-o", scenario, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rules = json.loads(scenario.read_text())["rules"]
+    assert any(r["kind"] == "required" and r["event"] == "checkout" and r["property"] == "coupon_code"
+               and r["evidence"]["source"] == "tracking plan" for r in rules)
+    plan.write_text(json.dumps([{"title": "checkout", "type": "objekt"}]))
+    result = run("infer", record, "--plan", plan, "-o", scenario, cwd=tmp_path)
+    assert result.returncode == 2 and "not a valid JSON Schema" in result.stderr
