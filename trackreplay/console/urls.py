@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import report_views, views
+from . import report_views, scenario_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -12,5 +12,9 @@ urlpatterns = [
     path("p/<slug:project_slug>/reports/<int:pk>/", report_views.report_detail, name="console-report"),
     path("p/<slug:project_slug>/reports/<int:pk>/anomalies/<int:anomaly_pk>/repair/", report_views.repair,
          name="console-repair"),
+    path("p/<slug:project_slug>/scenarios/<int:pk>/", scenario_views.scenario_detail, name="console-scenario"),
+    path("p/<slug:project_slug>/scenarios/<int:pk>/rules/<int:rule_pk>/", scenario_views.edit_rule,
+         name="console-rule-edit"),
+    path("p/<slug:project_slug>/scenarios/<int:pk>/infer/", scenario_views.infer, name="console-scenario-infer"),
     path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/", views.object_detail, name="console-detail"),
 ]
