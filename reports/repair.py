@@ -33,9 +33,7 @@ def repair_anomaly(anomaly: Anomaly, action: str, *, user=None, pattern: str | N
         raise RepairError(str(exc)) from None
     with transaction.atomic():
         version = scenario.new_version(note=f"repair: {change}"[:300], created_by=user)
-        copy = version.rules.filter(kind=old_rule.kind, event=old_rule.event, property_path=old_rule.property_path,
-                                    params=old_rule.params, strength=old_rule.strength,
-                                    enabled=old_rule.enabled).order_by("pk").first()
+        copy = version.copy_of(old_rule)
         for name in ("kind", "params", "strength", "enabled"):
             setattr(copy, name, getattr(fixed, name))
         copy.evidence = {**(copy.evidence or {}), "repaired": change}

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from sdk_bridge.capture_files import CaptureFileError, har_entries
+
 from .engine import ApiResponse
 from .rulebook import RuleError, ScenarioFile, load_scenario
 
@@ -56,14 +58,9 @@ def read_api_responses(path: str | Path) -> list[ApiResponse]:
     """The JSON responses of a HAR file, in entry order (non-JSON responses are skipped: no rule maps them)."""
     path = Path(path)
     try:
-        document = orjson.loads(path.read_bytes())
-        entries = document["log"]["entries"]
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a HAR file ({exc})") from None
-    if not isinstance(entries, list):
-        raise InputError(f"{path}: log.entries is not a list")
+        entries = har_entries(path)
+    except CaptureFileError as exc:
+        raise InputError(str(exc)) from None
     responses = []
     for index, entry in enumerate(entries):
         try:

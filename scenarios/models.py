@@ -78,6 +78,11 @@ class ScenarioVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.scenario.name} v{self.number}"
 
+    def copy_of(self, rule: Rule) -> Rule:
+        """This version's copy of a rule of the version it was made from (new_version copies them all)."""
+        return self.rules.filter(kind=rule.kind, event=rule.event, property_path=rule.property_path,
+                                 params=rule.params, strength=rule.strength, enabled=rule.enabled).order_by("pk").first()
+
 
 class RuleKind(models.TextChoices):
     # event level

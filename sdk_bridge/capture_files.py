@@ -35,14 +35,22 @@ def _iso_ms(text) -> int | None:
         return None
 
 
-def _har(path: Path) -> Iterator[TrackingRequest]:
+def har_entries(path: Path) -> list:
+    """log.entries of a HAR file; CaptureFileError when the file is unreadable or not HAR."""
     try:
         document = orjson.loads(path.read_bytes())
         entries = document["log"]["entries"]
+    except OSError as exc:
+        raise CaptureFileError(f"{path}: {exc.strerror or exc}") from None
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise CaptureFileError(f"{path}: not a HAR file ({exc})") from None
     if not isinstance(entries, list):
         raise CaptureFileError(f"{path}: log.entries is not a list")
+    return entries
+
+
+def _har(path: Path) -> Iterator[TrackingRequest]:
+    entries = har_entries(path)
     requests = []
     for index, entry in enumerate(entries):
         try:

@@ -8,20 +8,16 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
 from reports.models import Anomaly, AnomalyStatus, Report
 from reports.repair import RepairError, repair_anomaly
 from reports.verification import baseline_diff
 from scenarios.repair import ACTIONS, actions_for
 
-from .views import _context, _member_project
-
-CAN_REPAIR = (Role.ADMIN, Role.QA)
+from .views import CAN_EDIT, _context, _editor_project, _member_project
 
 
 def _pretty(value) -> str:
@@ -48,16 +44,14 @@ def report_detail(request, project_slug, pk):
     diffs = [d for d in baseline_diff(report) if d.changes]
     return render(request, "console/report.html", _context(
         request, project, role, page=None, report=report, groups=ordered, diffs=diffs,
-        can_repair=role in CAN_REPAIR, newer=report.superseded_by.order_by("-pk").first(),
+        can_repair=role in CAN_EDIT, newer=report.superseded_by.order_by("-pk").first(),
     ))
 
 
 @login_required
 @require_POST
 def repair(request, project_slug, pk, anomaly_pk):
-    project, role = _member_project(request, project_slug)
-    if role not in CAN_REPAIR:
-        raise Http404("Only QA and admins repair rules")
+    project = _editor_project(request, project_slug)
     anomaly = get_object_or_404(Anomaly.objects.select_related("report"), pk=anomaly_pk, report_id=pk,
                                 report__project=project)
     action = request.POST.get("action", "")

@@ -10,19 +10,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
 from scenarios.learning import infer_version
 from scenarios.models import Rule, Scenario, Strength
 from test_records.models import TestRecord
 
-from .views import _context, _member_project
-
-CAN_EDIT = (Role.ADMIN, Role.QA)
+from .views import CAN_EDIT, _context, _editor_project, _member_project
 
 
 def _back(project, scenario):
@@ -51,9 +47,7 @@ def scenario_detail(request, project_slug, pk):
 @login_required
 @require_POST
 def edit_rule(request, project_slug, pk, rule_pk):
-    project, role = _member_project(request, project_slug)
-    if role not in CAN_EDIT:
-        raise Http404("Only QA and admins edit rules")
+    project = _editor_project(request, project_slug)
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
     rule = get_object_or_404(Rule, pk=rule_pk, version=scenario.current_version_id)
     try:
@@ -78,8 +72,7 @@ def edit_rule(request, project_slug, pk, rule_pk):
         return _back(project, scenario)
     with transaction.atomic():
         version = scenario.new_version(note=f"edited {rule}", created_by=request.user)
-        copy = version.rules.filter(kind=rule.kind, event=rule.event, property_path=rule.property_path,
-                                    params=rule.params, strength=rule.strength, enabled=rule.enabled).order_by("pk").first()
+        copy = version.copy_of(rule)
         copy.params, copy.strength, copy.enabled = params, strength, enabled
         copy.save()
     messages.success(request, f"Saved {rule} as version {version.number}.")
@@ -89,9 +82,7 @@ def edit_rule(request, project_slug, pk, rule_pk):
 @login_required
 @require_POST
 def infer(request, project_slug, pk):
-    project, role = _member_project(request, project_slug)
-    if role not in CAN_EDIT:
-        raise Http404("Only QA and admins change scenarios")
+    project = _editor_project(request, project_slug)
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
     ids = [int(i) for i in request.POST.getlist("records") if i.isdigit()]
     records = list(TestRecord.objects.filter(project=project, pk__in=ids))

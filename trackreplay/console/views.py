@@ -43,6 +43,17 @@ def _member_project(request, slug: str) -> tuple[Project, str]:
     return membership.project, membership.role
 
 
+CAN_EDIT = (Role.ADMIN, Role.QA)  # who changes rules and repairs them in the console
+
+
+def _editor_project(request, slug: str) -> Project:
+    """The project, for a member allowed to change rules; 404 otherwise (as for non-members)."""
+    project, role = _member_project(request, slug)
+    if role not in CAN_EDIT:
+        raise Http404("Only QA engineers and admins change rules")
+    return project
+
+
 def detail_url(project: Project, obj: Model) -> str | None:
     page = BY_MODEL.get(type(obj))
     if page is None:
