@@ -1,0 +1,34 @@
+"""Mock records to and from HAR files (the pure reader and writer in har.py), all or nothing."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from .har import ExchangeData, read_har, write_har
+from .models import Exchange, MockRecord, MockRecordSource
+
+
+@transaction.atomic
+def import_har(project, data: bytes, *, name: str, description: str = "") -> MockRecord:
+    """HarError (nothing stored) when any entry is unusable."""
+    exchanges = read_har(data, name)
+    record = MockRecord.objects.create(project=project, name=name[:200], description=description,
+                                       source=MockRecordSource.HAR)
+    for order, item in enumerate(exchanges):
+        exchange = Exchange(mock_record=record, order=order, method=item.method, scheme=item.scheme, host=item.host,
+                            port=item.port, path=item.path, query=item.query, request_headers=item.request_headers,
+                            status_code=item.status_code, response_headers=item.response_headers,
+                            started_at=item.started_at, duration_ms=item.duration_ms)
+        exchange.request_body = item.request_body
+        exchange.response_body = item.response_body
+        exchange.save()
+    return record
+
+
+def export_har(record: MockRecord) -> dict:
+    items = [ExchangeData(e.method, e.scheme, e.host, e.port, e.path, e.query, e.request_headers, e.request_body,
+                          e.status_code, e.response_headers, e.response_body, e.started_at, e.duration_ms)
+             for e in record.exchanges.order_by("order", "pk")]
+    from trackreplay import __version__
+
+    return write_har(items, version=__version__)
