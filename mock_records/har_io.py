@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from .flows import read_flows
 from .har import ExchangeData, read_har, write_har
 from .models import Exchange, MockRecord, MockRecordSource
 
 
 @transaction.atomic
 def import_har(project, data: bytes, *, name: str, description: str = "") -> MockRecord:
-    """HarError (nothing stored) when any entry is unusable."""
-    exchanges = read_har(data, name)
+    """A HAR file, or a mitmproxy flow file (told apart by the first byte). HarError (nothing stored) when
+    any entry is unusable."""
+    is_har = data.lstrip()[:1] == b"{"
+    exchanges = read_har(data, name) if is_har else read_flows(data, name)
     record = MockRecord.objects.create(project=project, name=name[:200], description=description,
-                                       source=MockRecordSource.HAR)
+                                       source=MockRecordSource.HAR if is_har else MockRecordSource.FLOW)
     for order, item in enumerate(exchanges):
         exchange = Exchange(mock_record=record, order=order, method=item.method, scheme=item.scheme, host=item.host,
                             port=item.port, path=item.path, query=item.query, request_headers=item.request_headers,

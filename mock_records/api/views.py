@@ -19,7 +19,7 @@ from .serializers import ExchangeSerializer, MockRecordSerializer
 
 class HarImportRequest(serializers.Serializer):
     project = serializers.IntegerField(help_text="The project the new mock record belongs to.")
-    file = serializers.FileField(help_text="A HAR 1.2 file.")
+    file = serializers.FileField(help_text="A HAR 1.2 file or a mitmproxy flow file.")
     name = serializers.CharField(required=False, help_text="Name of the new mock record (default: the file name).")
 
 
@@ -35,7 +35,8 @@ class MockRecordViewSet(ScopedModelViewSet):
     @extend_schema(request={"multipart/form-data": HarImportRequest}, responses={201: MockRecordSerializer})
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
     def import_har(self, request):
-        """A new mock record from a HAR file; a corrupt or truncated file imports nothing (400 names the entry)."""
+        """A new mock record from a HAR or mitmproxy flow file; a corrupt or truncated file imports nothing (400
+        names the entry)."""
         data = HarImportRequest(data=request.data)
         data.is_valid(raise_exception=True)
         roles = caller_roles(request)

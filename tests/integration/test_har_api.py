@@ -57,3 +57,32 @@ def test_import_needs_membership_and_a_write_role(project_a, project_b, make_mem
     api_client.force_authenticate(viewer)
     assert upload(api_client, project_a, har_bytes()).status_code == 403
     assert upload(api_client, project_b, har_bytes()).status_code == 404
+
+
+def flow_file(count=2) -> bytes:
+    import io
+
+    from mitmproxy.io import FlowWriter
+    from mitmproxy.test import tflow
+
+    buffer = io.BytesIO()
+    writer = FlowWriter(buffer)
+    for n in range(count):
+        flow = tflow.tflow(resp=True)
+        flow.request.path = f"/api/item/{n}?x=1"
+        flow.response.headers["Content-Type"] = "image/png"
+        flow.response.content = PNG + bytes([n])
+        writer.add(flow)
+    return buffer.getvalue()
+
+
+def test_mitmproxy_flow_files_import_byte_exact_and_truncated_ones_not_at_all(client_a, project_a):
+    answer = upload(client_a, project_a, flow_file(), "capture.mitm")
+    assert answer.status_code == 201, answer.content
+    record = MockRecord.objects.get(pk=answer.json()["id"])
+    assert record.source == "flow" and record.exchanges.count() == 2
+    second = record.exchanges.get(path="/api/item/1")
+    assert second.query == "x=1" and second.response_body == PNG + bytes([1])
+    broken = upload(client_a, project_a, flow_file(3)[:-25], "broken.mitm")
+    assert broken.status_code == 400 and "flow" in broken.json()["file"][0]
+    assert MockRecord.objects.filter(project=project_a).count() == 1
