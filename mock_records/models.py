@@ -141,3 +141,26 @@ class Exchange(models.Model):
         if inline is not None:
             return len(inline)
         return self.response_body_file.size if self.response_body_file.name else 0
+
+
+class GlobalMock(ProjectScoped):
+    """A project-wide canned answer (e.g. every popup endpoint answers an empty result). Replay checks these
+    before the mock record's exchanges."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="global_mocks",
+                                help_text="The project it belongs to.")
+    name = models.CharField(max_length=200, help_text="What it answers, e.g. 'No popups'.")
+    enabled = models.BooleanField(default=True, help_text="Disabled global mocks are never served.")
+    order = models.PositiveIntegerField(default=0, help_text="Checked in this order (lowest first); the first match answers.")
+    method = models.CharField(max_length=10, blank=True, help_text="HTTP method, or empty for any.")
+    host = models.CharField(max_length=255, default="*", help_text="Host glob, e.g. '*.shop.example'.")
+    path = models.CharField(max_length=2000, help_text="Path glob, e.g. '/api/popup/*'.")
+    status_code = models.PositiveSmallIntegerField(default=200, help_text="HTTP status to answer.")
+    response_headers = models.JSONField(default=list, blank=True, help_text="[[name, value], ...] to answer with.")
+    response_body = models.TextField(blank=True, help_text="Body to answer with (text, e.g. JSON).")
+
+    class Meta:
+        ordering = ["project", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.method or '*'} {self.host}{self.path})"

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, PersonalToken, Project, Role, User
 from automation.models import Agent, AgentToken, Device, Run, Script, Task, TaskGroup
-from mock_records.models import Exchange, MockRecord
+from mock_records.models import Exchange, GlobalMock, MockRecord
 from notifications.models import NotificationChannel
 from reports.models import Anomaly, Report
 from scenarios.models import Rule, Scenario
@@ -102,6 +102,16 @@ class ExchangeFactory(factory.django.DjangoModelFactory):
     host = "api.example.test"
     path = factory.Sequence(lambda n: f"/api/item/{n}")
     response_body_inline = b'{"ok": true}'
+
+
+class GlobalMockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GlobalMock
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"Canned {n}")
+    path = "/api/popup/*"
+    response_body = '{"popups": []}'
 
 
 class TestRecordFactory(factory.django.DjangoModelFactory):

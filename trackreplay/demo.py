@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Project, Role
 from automation.models import Agent, Device, Platform, Run, RunMode, RunStatus, Script, Task, TaskGroup
-from mock_records.models import Exchange, MockRecord, MockRecordSource
+from mock_records.models import Exchange, GlobalMock, MockRecord, MockRecordSource
 from notifications.models import ChannelKind, NotificationChannel
 from reports.verification import verify_record
 from scenarios.models import Rule, Scenario
@@ -99,6 +99,10 @@ def seed_demo(admin) -> Project:
         exchange.request_body = b'{"product_id":"P1001","qty":1}' if method == "POST" else b""
         exchange.response_body = body
         exchange.save()
+
+    GlobalMock.objects.create(project=project, name="No popups", host="*.shop.example", path="/api/popup/*",
+                              response_headers=[["Content-Type", "application/json"]],
+                              response_body='{"code": 0, "data": {"popups": []}}')
 
     def record(name, source, flows):
         test_record = TestRecord.objects.create(

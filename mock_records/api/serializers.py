@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
 
-from ..models import Exchange, MockRecord
+from ..models import Exchange, GlobalMock, MockRecord
 
 
 class MockRecordSerializer(ScopedModelSerializer):
@@ -83,3 +83,23 @@ def _check_headers(value):
     ):
         raise serializers.ValidationError('Headers must be a list of [name, value] string pairs.')
     return value
+
+
+class GlobalMockSerializer(ScopedModelSerializer):
+    class Meta:
+        model = GlobalMock
+        fields = ["id", "project", "name", "enabled", "order", "method", "host", "path", "status_code",
+                  "response_headers", "response_body", "created_at", "updated_at"]
+
+    def validate_method(self, value: str) -> str:
+        if value and not value.isalpha():
+            raise serializers.ValidationError(f"{value!r} is not an HTTP method.")
+        return value.upper()
+
+    def validate_path(self, value: str) -> str:
+        if not value.startswith("/") and not value.startswith("*"):
+            raise serializers.ValidationError("A path glob starts with '/' (or '*').")
+        return value
+
+    def validate_response_headers(self, value):
+        return _check_headers(value)

@@ -13,8 +13,8 @@ from trackreplay.api import ScopedModelViewSet
 
 from ..har import HarError
 from ..har_io import export_har, import_har
-from ..models import Exchange, MockRecord
-from .serializers import ExchangeSerializer, MockRecordSerializer
+from ..models import Exchange, GlobalMock, MockRecord
+from .serializers import ExchangeSerializer, GlobalMockSerializer, MockRecordSerializer
 
 
 class HarImportRequest(serializers.Serializer):
@@ -74,7 +74,18 @@ class ExchangeViewSet(ScopedModelViewSet):
     ordering_fields = ["order"]
 
 
+class GlobalMockViewSet(ScopedModelViewSet):
+    """Project-wide canned answers that replay serves before the mock record (method, host and path globs)."""
+
+    queryset = GlobalMock.objects.all()
+    serializer_class = GlobalMockSerializer
+    filterset_fields = ["project", "enabled", "method"]
+    search_fields = ["name", "path", "host"]
+    ordering_fields = ["order", "name"]
+
+
 ROUTES = [
     ("mock-records", MockRecordViewSet),
     ("exchanges", ExchangeViewSet),
+    ("global-mocks", GlobalMockViewSet),
 ]

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from automation.models import Agent, Device, Run, Script, Task, TaskGroup
-from mock_records.models import Exchange, MockRecord
+from mock_records.models import Exchange, GlobalMock, MockRecord
 from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
@@ -69,6 +69,12 @@ PAGES: tuple[Page, ...] = (
                           Column("Rules", lambda v: v.rules.count()))),
                    Child("Tasks", lambda o: o.tasks.all(), (Column("Task", "name"),), page="tasks")),
          related=("current_version",)),
+    Page("global-mocks", "Global mocks", GlobalMock,
+         (Column("Name", "name"), Column("Method", "method"), Column("Host", "host"), Column("Path", "path"),
+          Column("Status", "status_code"), Column("Enabled", "enabled"), Column("Order", "order")),
+         detail=("name", "enabled", "order", "method", "host", "path", "status_code", "response_headers",
+                 "response_body", "created_at"),
+         search=("name", "path", "host")),
     Page("mock-records", "Mock records", MockRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Exchanges", lambda o: o.exchanges.count()),
           Column("Unmatched", "unmatched_policy"), Column("Created", "created_at")),
