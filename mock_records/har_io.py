@@ -7,6 +7,7 @@ from django.db import transaction
 from .flows import read_flows
 from .har import ExchangeData, read_har, write_har
 from .models import Exchange, MockRecord, MockRecordSource
+from .signals import refresh_once
 
 
 @transaction.atomic
@@ -15,8 +16,15 @@ def import_har(project, data: bytes, *, name: str, description: str = "") -> Moc
     any entry is unusable."""
     is_har = data.lstrip()[:1] == b"{"
     exchanges = read_har(data, name) if is_har else read_flows(data, name)
-    record = MockRecord.objects.create(project=project, name=name[:200], description=description,
-                                       source=MockRecordSource.HAR if is_har else MockRecordSource.FLOW)
+    record = MockRecord(project=project, name=name[:200], description=description,
+                        source=MockRecordSource.HAR if is_har else MockRecordSource.FLOW)
+    with refresh_once(record):
+        record.save()
+        _add_exchanges(record, exchanges)
+    return record
+
+
+def _add_exchanges(record: MockRecord, exchanges: list[ExchangeData]) -> None:
     for order, item in enumerate(exchanges):
         exchange = Exchange(mock_record=record, order=order, method=item.method, scheme=item.scheme, host=item.host,
                             port=item.port, path=item.path, query=item.query, request_headers=item.request_headers,
@@ -25,7 +33,6 @@ def import_har(project, data: bytes, *, name: str, description: str = "") -> Moc
         exchange.request_body = item.request_body
         exchange.response_body = item.response_body
         exchange.save()
-    return record
 
 
 def export_har(record: MockRecord) -> dict:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from fnmatch import fnmatchcase
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -164,3 +165,38 @@ class GlobalMock(ProjectScoped):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.method or '*'} {self.host}{self.path})"
+
+
+class RequiredInterface(ProjectScoped):
+    """An endpoint every usable mock record of the project must contain (A/B config, home feed). A record
+    without it is marked with the missing names (MockRecord.missing_interfaces)."""
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="required_interfaces",
+                                help_text="The project it belongs to.")
+    name = models.CharField(max_length=200, help_text="e.g. 'A/B config'.")
+    method = models.CharField(max_length=10, blank=True, help_text="HTTP method, or empty for any.")
+    host = models.CharField(max_length=255, default="*", help_text="Host glob, e.g. 'api.shop.example'.")
+    path = models.CharField(max_length=2000, help_text="Path glob, e.g. '/api/abtest/*'.")
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="requiredinterface_unique_name",
+                                               violation_error_message="The project already has a required interface with this name.")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.method or '*'} {self.host}{self.path})"
+
+    def found_in(self, exchanges) -> bool:
+        return any((not self.method or e.method.upper() == self.method.upper())
+                   and fnmatchcase(e.host.lower(), self.host.lower() or "*") and fnmatchcase(e.path, self.path)
+                   for e in exchanges)
+
+
+def refresh_missing_interfaces(record: MockRecord) -> list[str]:
+    """Recompute and store which of the project's required interfaces the record lacks."""
+    exchanges = list(record.exchanges.filter(enabled=True).only("method", "host", "path"))
+    missing = [r.name for r in RequiredInterface.objects.filter(project_id=record.project_id) if not r.found_in(exchanges)]
+    if missing != record.missing_interfaces:
+        MockRecord.objects.filter(pk=record.pk).update(missing_interfaces=missing)
+        record.missing_interfaces = missing
+    return missing

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, PersonalToken, Project, Role, User
 from automation.models import Agent, AgentToken, Device, Run, Script, Task, TaskGroup
-from mock_records.models import Exchange, GlobalMock, MockRecord
+from mock_records.models import Exchange, GlobalMock, MockRecord, RequiredInterface
 from notifications.models import NotificationChannel
 from reports.models import Anomaly, Report
 from scenarios.models import Rule, Scenario
@@ -112,6 +112,15 @@ class GlobalMockFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Canned {n}")
     path = "/api/popup/*"
     response_body = '{"popups": []}'
+
+
+class RequiredInterfaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RequiredInterface
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"Interface {n}")
+    path = "/api/abtest/*"
 
 
 class TestRecordFactory(factory.django.DjangoModelFactory):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Project, Role
 from automation.models import Agent, Device, Platform, Run, RunMode, RunStatus, Script, Task, TaskGroup
-from mock_records.models import Exchange, GlobalMock, MockRecord, MockRecordSource
+from mock_records.models import Exchange, GlobalMock, MockRecord, MockRecordSource, RequiredInterface
 from notifications.models import ChannelKind, NotificationChannel
 from reports.verification import verify_record
 from scenarios.models import Rule, Scenario
@@ -100,6 +100,8 @@ def seed_demo(admin) -> Project:
         exchange.response_body = body
         exchange.save()
 
+    RequiredInterface.objects.create(project=project, name="Home feed", method="GET", host="api.shop.example",
+                                     path="/api/home")
     GlobalMock.objects.create(project=project, name="No popups", host="*.shop.example", path="/api/popup/*",
                               response_headers=[["Content-Type", "application/json"]],
                               response_body='{"code": 0, "data": {"popups": []}}')

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
 
-from ..models import Exchange, GlobalMock, MockRecord
+from ..models import Exchange, GlobalMock, MockRecord, RequiredInterface
 
 
 class MockRecordSerializer(ScopedModelSerializer):
@@ -103,3 +103,14 @@ class GlobalMockSerializer(ScopedModelSerializer):
 
     def validate_response_headers(self, value):
         return _check_headers(value)
+
+
+class RequiredInterfaceSerializer(ScopedModelSerializer):
+    class Meta:
+        model = RequiredInterface
+        fields = ["id", "project", "name", "method", "host", "path", "created_at", "updated_at"]
+
+    def validate_method(self, value: str) -> str:
+        if value and not value.isalpha():
+            raise serializers.ValidationError(f"{value!r} is not an HTTP method.")
+        return value.upper()

@@ -13,8 +13,13 @@ from trackreplay.api import ScopedModelViewSet
 
 from ..har import HarError
 from ..har_io import export_har, import_har
-from ..models import Exchange, GlobalMock, MockRecord
-from .serializers import ExchangeSerializer, GlobalMockSerializer, MockRecordSerializer
+from ..models import Exchange, GlobalMock, MockRecord, RequiredInterface
+from .serializers import (
+    ExchangeSerializer,
+    GlobalMockSerializer,
+    MockRecordSerializer,
+    RequiredInterfaceSerializer,
+)
 
 
 class HarImportRequest(serializers.Serializer):
@@ -84,8 +89,19 @@ class GlobalMockViewSet(ScopedModelViewSet):
     ordering_fields = ["order", "name"]
 
 
+class RequiredInterfaceViewSet(ScopedModelViewSet):
+    """Endpoints every usable mock record of the project must contain; records without them list the
+    missing ones in missing_interfaces."""
+
+    queryset = RequiredInterface.objects.all()
+    serializer_class = RequiredInterfaceSerializer
+    filterset_fields = ["project"]
+    search_fields = ["name", "path"]
+
+
 ROUTES = [
     ("mock-records", MockRecordViewSet),
     ("exchanges", ExchangeViewSet),
     ("global-mocks", GlobalMockViewSet),
+    ("required-interfaces", RequiredInterfaceViewSet),
 ]

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from automation.models import Agent, Device, Run, Script, Task, TaskGroup
-from mock_records.models import Exchange, GlobalMock, MockRecord
+from mock_records.models import Exchange, GlobalMock, MockRecord, RequiredInterface
 from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
@@ -75,6 +75,9 @@ PAGES: tuple[Page, ...] = (
          detail=("name", "enabled", "order", "method", "host", "path", "status_code", "response_headers",
                  "response_body", "created_at"),
          search=("name", "path", "host")),
+    Page("required-interfaces", "Required interfaces", RequiredInterface,
+         (Column("Name", "name"), Column("Method", "method"), Column("Host", "host"), Column("Path", "path")),
+         detail=("name", "method", "host", "path", "created_at"), search=("name", "path")),
     Page("mock-records", "Mock records", MockRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Exchanges", lambda o: o.exchanges.count()),
           Column("Unmatched", "unmatched_policy"), Column("Created", "created_at")),
