@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from sdk_bridge.wire import find_header
+
 
 class HarError(ValueError):
     """A HAR file that cannot be imported; the message names the entry and what is wrong."""
@@ -146,13 +148,6 @@ def _content(data: bytes, mime: str) -> dict:
                 "encoding": "base64"}
 
 
-def _header(headers, name) -> str:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return ""
-
-
 def write_har(exchanges: list[ExchangeData], creator: str = "trackreplay", version: str = "0") -> dict:
     entries = []
     for exchange in exchanges:
@@ -163,7 +158,7 @@ def write_har(exchanges: list[ExchangeData], creator: str = "trackreplay", versi
             "headersSize": -1, "bodySize": len(exchange.request_body),
         }
         if exchange.request_body:
-            post = _content(exchange.request_body, _header(exchange.request_headers, "content-type"))
+            post = _content(exchange.request_body, find_header(exchange.request_headers, "content-type"))
             post.pop("size")
             request["postData"] = post
         entries.append({
@@ -172,7 +167,7 @@ def write_har(exchanges: list[ExchangeData], creator: str = "trackreplay", versi
             "request": request,
             "response": {"status": exchange.status_code, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
                          "headers": [{"name": n, "value": v} for n, v in exchange.response_headers],
-                         "content": _content(exchange.response_body, _header(exchange.response_headers, "content-type")),
+                         "content": _content(exchange.response_body, find_header(exchange.response_headers, "content-type")),
                          "redirectURL": "", "headersSize": -1, "bodySize": len(exchange.response_body)},
             "cache": {}, "timings": {"send": 0, "wait": exchange.duration_ms or 0, "receive": 0},
         })

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from scenarios.paths import EACH, PathError, parse
+from sdk_bridge.wire import find_header
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -35,11 +36,7 @@ class Request:
     body: bytes = b""
 
     def header(self, name: str) -> str:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return ""
+        return find_header(self.headers, name)
 
 
 @dataclass(slots=True)

@@ -45,15 +45,20 @@ class TrackingRequest:
         return dict(parse_qsl(self._parts.query, keep_blank_values=True))
 
     def header(self, name: str) -> str:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return ""
+        return find_header(self.headers, name)
 
     @property
     def content_type(self) -> str:
         return self.header("content-type").split(";")[0].strip().lower()
+
+
+def find_header(headers, name: str) -> str:
+    """The first value of a header in a [(name, value), ...] list, by case-insensitive name; "" if absent."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return ""
 
 
 def check_body(body: bytes, limits: Limits) -> None:
