@@ -65,3 +65,19 @@ def decode_request(request: TrackingRequest, rules=(), limits: Limits = Limits()
         if event.received_at is None:
             event.received_at = request.received_at
     return events
+
+
+# What each SDK's backend answers a successful upload with: when the proxy answers tracking requests itself,
+# the SDK must see success or it retries and sends every event again. (status, content type, body)
+_GIF = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
+SUCCESS_ANSWERS = {
+    "sensorsdata": (200, "text/plain", b""),
+    "segment": (200, "application/json", b'{"success": true}'),
+    "rudderstack": (200, "text/plain", b"OK"),
+    "mixpanel": (200, "text/plain", b"1"),
+    "amplitude": (200, "application/json", b'{"code": 200}'),
+    "ga4": (204, "", b""),
+    "snowplow": (200, "image/gif", _GIF),
+    "posthog": (200, "application/json", b'{"status": 1}'),
+    "generic": (200, "application/json", b"{}"),
+}

@@ -108,11 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
 
+    from mock_records.proxy.runner import add_parser as add_proxy
     from scenarios.cli import add_parsers as add_infer_verify
     from sdk_bridge.cli import add_parser as add_decode
 
     add_decode(sub)
     add_infer_verify(sub)
+    add_proxy(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

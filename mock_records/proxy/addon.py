@@ -1,0 +1,204 @@
+"""The trackreplay mitmproxy addon, loaded by mitmdump (`mitmdump -s addon.py`) in its own process.
+
+Modes:
+- record: forward upstream and keep every exchange (bodies as on the wire, timings) in a HAR file;
+- replay: answer from a HAR file through the matcher (global mocks first), never going upstream for a
+  matched request; unmatched ones follow the policy (passthrough, 404, 502) and are listed as misses with
+  the closest recorded candidate and why;
+- capture: pass everything through, keep only the tracking events.
+In every mode a request to a tracking endpoint is answered locally with the SDK's usual success answer
+(unless forwarding is asked for) and its events are appended, tagged with the current UI step, to a JSON
+Lines file as they arrive, so a crashed run keeps what it captured. The current step is set by a request
+to http://trackreplay.control/step/<n> through the proxy.
+
+Exchanges are appended to `<out>.partial.jsonl` as they complete and the HAR is written when mitmproxy
+stops; stats (served, misses) go to a JSON file after every change."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+from mitmproxy import ctx, http
+
+from mock_records.har import ExchangeData, read_har, write_har
+from mock_records.matching import IgnoreRules, Matcher, Recorded, Request
+from mock_records.resolution import CannedAnswer, Resolver
+from sdk_bridge.limits import DecodeError
+from sdk_bridge.registry import SUCCESS_ANSWERS, decode_request, find_decoder
+from sdk_bridge.wire import TrackingRequest
+
+CONTROL_HOST = "trackreplay.control"
+REFRESHED_HEADERS = ("date",)
+
+
+def _request_of(flow: http.HTTPFlow) -> Request:
+    request = flow.request
+    path, _, query = request.path.partition("?")
+    return Request(request.method, request.scheme, request.pretty_host, request.port, path or "/", query,
+                   list(request.headers.items(multi=True)), request.raw_content or b"")
+
+
+class TrackReplay:
+    def __init__(self) -> None:
+        self.exchanges: list[ExchangeData] = []
+        self.resolver: Resolver | None = None
+        self.step: int | None = None
+        self._stats_written = 0.0
+        self.stats = {"mode": "", "served": 0, "global": 0, "misses": [], "tracking_requests": 0, "events": 0,
+                      "decode_errors": [], "recorded": 0}
+
+    def load(self, loader) -> None:
+        loader.add_option("trackreplay_mode", str, "capture", "record, replay or capture")
+        loader.add_option("trackreplay_har", str, "", "HAR file to replay from")
+        loader.add_option("trackreplay_global", str, "", "JSON file of global mocks")
+        loader.add_option("trackreplay_ignore", str, "", "JSON ignore rules for matching")
+        loader.add_option("trackreplay_unmatched", str, "404", "passthrough, 404 or 502")
+        loader.add_option("trackreplay_repeat", str, "last", "last, cycle or once")
+        loader.add_option("trackreplay_out", str, "", "HAR file the recorded exchanges are written to")
+        loader.add_option("trackreplay_events", str, "", "JSON Lines file the tracking events are appended to")
+        loader.add_option("trackreplay_stats", str, "", "JSON file with what the proxy served and missed")
+        loader.add_option("trackreplay_forward_tracking", bool, False, "also forward tracking requests upstream")
+
+    def configure(self, updated) -> None:
+        options = ctx.options
+        self.stats["mode"] = options.trackreplay_mode
+        if options.trackreplay_mode == "replay" and ({"trackreplay_har", "trackreplay_mode", "trackreplay_global",
+                                                      "trackreplay_ignore"} & set(updated)):
+            har = Path(options.trackreplay_har)
+            exchanges = read_har(har.read_bytes(), str(har)) if options.trackreplay_har else []
+            self.recorded = exchanges
+            ignore = IgnoreRules.from_dict(json.loads(options.trackreplay_ignore)) if options.trackreplay_ignore else None
+            matcher = Matcher([Recorded(index, Request(e.method, e.scheme, e.host, e.port, e.path, e.query,
+                                                       [tuple(h) for h in e.request_headers], e.request_body))
+                               for index, e in enumerate(exchanges)], ignore, repeat=options.trackreplay_repeat)
+            mocks = []
+            if options.trackreplay_global:
+                for item in json.loads(Path(options.trackreplay_global).read_text()):
+                    mocks.append(CannedAnswer(item.get("id"), item["path"], item.get("host", "*"),
+                                              item.get("method", ""), item.get("status_code", 200),
+                                              item.get("headers", []), item.get("body", "").encode()))
+            self.resolver = Resolver(mocks, matcher, options.trackreplay_unmatched)
+            ctx.log.info(f"trackreplay: replaying {len(exchanges)} exchanges from {har}")
+        self._write_stats()
+
+    # -- requests -------------------------------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        request = flow.request
+        if request.pretty_host == CONTROL_HOST:
+            self._control(flow)
+            return
+        tracking = TrackingRequest(request.method, request.pretty_url, list(request.headers.items(multi=True)),
+                                   request.raw_content or b"", received_at=int(time.time() * 1000))
+        found = find_decoder(tracking)
+        if found is not None:
+            self._track(flow, tracking, found[0].NAME)
+            return
+        if ctx.options.trackreplay_mode == "replay" and self.resolver is not None:
+            self._replay(flow)
+
+    def _control(self, flow: http.HTTPFlow) -> None:
+        parts = flow.request.path.strip("/").split("/")
+        if len(parts) == 2 and parts[0] == "step" and parts[1].lstrip("-").isdigit():
+            self.step = int(parts[1])
+            flow.response = http.Response.make(200, json.dumps({"step": self.step}).encode(),
+                                               {"Content-Type": "application/json"})
+        elif parts == ["stats"]:
+            flow.response = http.Response.make(200, json.dumps(self.stats).encode(), {"Content-Type": "application/json"})
+        else:
+            flow.response = http.Response.make(404, b'{"error": "unknown control request"}',
+                                               {"Content-Type": "application/json"})
+
+    def _track(self, flow: http.HTTPFlow, tracking: TrackingRequest, sdk: str) -> None:
+        self.stats["tracking_requests"] += 1
+        try:
+            events = decode_request(tracking)
+        except DecodeError as exc:
+            self.stats["decode_errors"].append(f"{tracking.method} {tracking.url[:200]}: {exc}")
+            events = []
+        if events and ctx.options.trackreplay_events:
+            with open(ctx.options.trackreplay_events, "ab") as fh:
+                for event in events:
+                    event.step = self.step
+                    fh.write(json.dumps(event.to_dict(with_raw=False), ensure_ascii=False).encode() + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        self.stats["events"] += len(events)
+        self._write_stats(now=True)
+        if not ctx.options.trackreplay_forward_tracking:
+            status, content_type, body = SUCCESS_ANSWERS.get(sdk, (200, "application/json", b'{"status": 1}'))
+            flow.response = http.Response.make(status, body, {"Content-Type": content_type} if content_type else {})
+            flow.metadata["trackreplay_tracking"] = True
+
+    def _replay(self, flow: http.HTTPFlow) -> None:
+        answer = self.resolver.resolve(_request_of(flow))
+        if answer.kind == "global":
+            mock = answer.global_mock
+            flow.response = http.Response.make(mock.status_code, mock.body, [(k.encode(), v.encode()) for k, v in mock.headers])
+            self.stats["global"] += 1
+        elif answer.kind == "exchange":
+            recorded = self.recorded[answer.exchange_id]
+            headers = [(k.encode(), (formatdate(usegmt=True) if k.lower() in REFRESHED_HEADERS else v).encode())
+                       for k, v in recorded.response_headers]
+            response = http.Response.make(recorded.status_code, b"", headers)
+            response.raw_content = recorded.response_body  # byte-exact, still content-encoded
+            if "content-length" in response.headers:  # make() set it for the empty placeholder
+                response.headers["content-length"] = str(len(recorded.response_body))
+            flow.response = response
+            self.stats["served"] += 1
+        else:
+            miss = {"method": flow.request.method, "url": flow.request.pretty_url[:500],
+                    "closest": answer.miss.candidate, "reasons": answer.miss.reasons}
+            if answer.miss.candidate is not None:
+                closest = self.recorded[answer.miss.candidate]
+                miss["closest"] = {"index": answer.miss.candidate, "method": closest.method, "url": closest.url[:500]}
+            self.stats["misses"].append(miss)
+            if answer.policy != "passthrough":
+                flow.response = http.Response.make(int(answer.policy), json.dumps(
+                    {"error": "no recorded exchange matches this request", **miss}).encode(),
+                    {"Content-Type": "application/json"})
+        self._write_stats()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if ctx.options.trackreplay_mode != "record" or flow.metadata.get("trackreplay_tracking"):
+            return
+        if flow.request.pretty_host == CONTROL_HOST or flow.response is None:
+            return
+        request, response = flow.request, flow.response
+        path, _, query = request.path.partition("?")
+        item = ExchangeData(
+            request.method.upper(), request.scheme, request.pretty_host.lower(), request.port, path or "/", query,
+            [[k, v] for k, v in request.headers.items(multi=True)], request.raw_content or b"", response.status_code,
+            [[k, v] for k, v in response.headers.items(multi=True)], response.raw_content or b"",
+            duration_ms=int((response.timestamp_end - request.timestamp_start) * 1000)
+            if response.timestamp_end and request.timestamp_start else None)
+        self.exchanges.append(item)
+        self.stats["recorded"] += 1
+        if ctx.options.trackreplay_out:
+            # One HAR entry a line as it completes: a crash loses nothing already recorded.
+            entry = write_har([item])["log"]["entries"][0]
+            with open(ctx.options.trackreplay_out + ".partial.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._write_stats()
+
+    def done(self) -> None:
+        if ctx.options.trackreplay_mode == "record" and ctx.options.trackreplay_out:
+            Path(ctx.options.trackreplay_out).write_text(json.dumps(write_har(self.exchanges), ensure_ascii=False))
+        self._write_stats(now=True)
+
+    def _write_stats(self, *, now: bool = False) -> None:
+        # At most twice a second (a file write per request would cost replay latency); always at the end.
+        path = ctx.options.trackreplay_stats if hasattr(ctx.options, "trackreplay_stats") else ""
+        moment = time.monotonic()
+        if path and (now or moment - self._stats_written >= 0.5):
+            self._stats_written = moment
+            temporary = f"{path}.tmp"
+            Path(temporary).write_text(json.dumps(self.stats))
+            os.replace(temporary, path)
+
+
+addons = [TrackReplay()]

@@ -1,0 +1,108 @@
+"""`trackreplay proxy`: run mitmdump (its own process: mitmproxy pins its dependencies tightly) with the
+trackreplay addon. A stored mock record (`--mock-record ID`) is exported to a HAR file and its project's
+global mocks and ignore lists to JSON first, so the proxy process needs no database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ADDON = Path(__file__).with_name("addon.py")
+
+
+def mitmdump() -> str:
+    here = Path(sys.executable).with_name("mitmdump")
+    return str(here) if here.exists() else (shutil.which("mitmdump") or "mitmdump")
+
+
+def command(args, folder: Path) -> list[str]:
+    options = {
+        "trackreplay_mode": args.mode, "trackreplay_unmatched": args.unmatched, "trackreplay_repeat": args.repeat,
+        "trackreplay_har": args.har or "", "trackreplay_out": args.out or "", "trackreplay_events": args.events or "",
+        "trackreplay_stats": args.stats or "", "trackreplay_ignore": args.ignore or "",
+        "trackreplay_global": args.global_mocks or "",
+        "confdir": args.confdir or str(folder / "mitmproxy"),
+    }
+    argv = [mitmdump(), "--quiet", "--listen-host", args.host, "--listen-port", str(args.port), "-s", str(ADDON),
+            "--set", f"ssl_insecure={'true' if args.insecure else 'false'}"]
+    for key, value in options.items():
+        argv += ["--set", f"{key}={value}"]
+    if args.forward_tracking:
+        argv += ["--set", "trackreplay_forward_tracking=true"]
+    return argv
+
+
+def _from_database(args, folder: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trackreplay.settings")
+    import django
+
+    django.setup()
+    from mock_records.har_io import export_har
+    from mock_records.models import GlobalMock, MockRecord
+
+    record = MockRecord.objects.select_related("project").filter(pk=args.mock_record).first()
+    if record is None:
+        raise SystemExit(f"trackreplay proxy: no mock record {args.mock_record}")
+    har = folder / f"mock-record-{record.pk}.har"
+    har.write_text(json.dumps(export_har(record)))
+    args.har = str(har)
+    mocks = [{"id": m.pk, "method": m.method, "host": m.host, "path": m.path, "status_code": m.status_code,
+              "headers": m.response_headers, "body": m.response_body}
+             for m in GlobalMock.objects.filter(project=record.project, enabled=True).order_by("order", "pk")]
+    path = folder / "global-mocks.json"
+    path.write_text(json.dumps(mocks))
+    args.global_mocks = str(path)
+    if not args.ignore and record.ignore:
+        args.ignore = json.dumps(record.ignore)
+    if args.unmatched is None:
+        args.unmatched = record.unmatched_policy
+
+
+def run(args) -> int:
+    if args.mode == "replay" and not (args.har or args.mock_record):
+        print("trackreplay proxy: replay needs --har FILE or --mock-record ID", file=sys.stderr)
+        return 2
+    folder = Path(tempfile.mkdtemp(prefix="trackreplay-proxy-"))
+    try:
+        if args.mock_record:
+            _from_database(args, folder)
+        args.unmatched = args.unmatched or "404"
+        if args.har and not Path(args.har).is_file():
+            print(f"trackreplay proxy: {args.har}: no such file", file=sys.stderr)
+            return 2
+        process = subprocess.Popen(command(args, folder))
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            return process.wait(timeout=30)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("proxy", help="run the recording/replaying mitmproxy (its own process)")
+    parser.add_argument("--mode", choices=["record", "replay", "capture"], required=True)
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 for devices on the LAN)")
+    parser.add_argument("--mock-record", type=int, metavar="ID", help="replay a stored mock record")
+    parser.add_argument("--har", metavar="FILE", help="replay a HAR file")
+    parser.add_argument("--out", metavar="FILE", help="record: write the exchanges to this HAR file")
+    parser.add_argument("--events", metavar="FILE", help="append the decoded tracking events to this JSON Lines file")
+    parser.add_argument("--stats", metavar="FILE", help="keep what was served and missed in this JSON file")
+    parser.add_argument("--ignore", metavar="JSON", help='volatile fields: {"query": [...], "json": [...], ...}')
+    parser.add_argument("--global-mocks", metavar="FILE", help="JSON list of global mocks")
+    parser.add_argument("--unmatched", choices=["passthrough", "404", "502"], default=None,
+                        help="replay: what unmatched requests get (default: the record's policy, else 404)")
+    parser.add_argument("--repeat", choices=["last", "cycle", "once"], default="last",
+                        help="replay: what repeated identical requests get once the recorded answers run out")
+    parser.add_argument("--forward-tracking", action="store_true", help="also send tracking requests upstream")
+    parser.add_argument("--insecure", action="store_true", help="do not verify upstream TLS certificates")
+    parser.add_argument("--confdir", help="mitmproxy's folder (its CA lives there)")
+    parser.set_defaults(func=run)
