@@ -35,6 +35,12 @@ def command(args, folder: Path) -> list[str]:
         argv += ["--set", f"{key}={value}"]
     if args.forward_tracking:
         argv += ["--set", "trackreplay_forward_tracking=true"]
+    if args.mode == "replay":
+        # Do not connect upstream when a client opens a tunnel: the answer may come from the record, and the
+        # real API may be down (or must not be reached at all).
+        argv += ["--set", "connection_strategy=lazy"]
+    if args.upstream_ca:
+        argv += ["--set", f"ssl_verify_upstream_trusted_ca={args.upstream_ca}"]
     return argv
 
 
@@ -104,5 +110,6 @@ def add_parser(sub) -> None:
                         help="replay: what repeated identical requests get once the recorded answers run out")
     parser.add_argument("--forward-tracking", action="store_true", help="also send tracking requests upstream")
     parser.add_argument("--insecure", action="store_true", help="do not verify upstream TLS certificates")
+    parser.add_argument("--upstream-ca", metavar="PEM", help="also trust this CA for upstream TLS (a staging API)")
     parser.add_argument("--confdir", help="mitmproxy's folder (its CA lives there)")
     parser.set_defaults(func=run)

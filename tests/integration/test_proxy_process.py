@@ -160,3 +160,59 @@ def test_a_crashed_recording_keeps_every_completed_exchange(tmp_path):
     api.stop()
     partial = (tmp_path / "crash.har.partial.jsonl").read_text().splitlines()
     assert [json.loads(line)["request"]["url"].rsplit("/", 1)[-1] for line in partial] == ["feed?tab=1", "img"]
+
+
+def self_signed(folder):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "api.pem", folder / "api.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_record_and_replay_with_upstream_verification(tmp_path):
+    import ssl
+
+    api = Api()
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    api.server.socket = context.wrap_socket(api.server.socket, server_side=True)
+    url = api.url.replace("http://", "https://")
+    har = tmp_path / "tls.har"
+
+    # Upstream certificates are verified by default: an untrusted API certificate is refused...
+    strict = Proxy(tmp_path, "--mode", "record", "--out", tmp_path / "refused.har")
+    mitm_ca = tmp_path / "mitm" / "mitmproxy-ca-cert.pem"
+    refused = strict.session().get(f"{url}/api/feed?tab=1", verify=str(mitm_ca))
+    assert refused.status_code == 502 and "Certificate verify failed" in refused.text
+    strict.stop()
+    # ...and trusted when its CA is given.
+    proxy = Proxy(tmp_path, "--mode", "record", "--out", har, "--upstream-ca", cert)
+    recorded = proxy.session().get(f"{url}/api/feed?tab=1", verify=str(mitm_ca))
+    assert recorded.status_code == 200
+    proxy.stop()
+    api.stop()
+
+    # Replay over TLS with the API gone: the tunnel opens without an upstream connection.
+    replay = Proxy(tmp_path, "--mode", "replay", "--har", har)
+    again = replay.session().get(f"{url}/api/feed?tab=1", verify=str(mitm_ca))
+    assert again.status_code == 200 and again.content == recorded.content
+    replay.stop()
