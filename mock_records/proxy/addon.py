@@ -113,7 +113,21 @@ class TrackReplay:
             flow.response = http.Response.make(404, b'{"error": "unknown control request"}',
                                                {"Content-Type": "application/json"})
 
+    @staticmethod
+    def _cors(flow: http.HTTPFlow) -> dict[str, str]:
+        """What analytics backends answer browsers with: without it a web SDK sees every upload fail."""
+        origin = flow.request.headers.get("Origin")
+        if not origin:
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true",
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                "Access-Control-Allow-Headers": flow.request.headers.get("Access-Control-Request-Headers") or "*"}
+
     def _track(self, flow: http.HTTPFlow, tracking: TrackingRequest, sdk: str) -> None:
+        if flow.request.method == "OPTIONS":  # a CORS preflight carries no events
+            if not ctx.options.trackreplay_forward_tracking:
+                flow.response = http.Response.make(204, b"", self._cors(flow))
+            return
         self.stats["tracking_requests"] += 1
         try:
             events = decode_request(tracking)
@@ -131,7 +145,8 @@ class TrackReplay:
         self._write_stats(now=True)
         if not ctx.options.trackreplay_forward_tracking:
             status, content_type, body = SUCCESS_ANSWERS.get(sdk, (200, "application/json", b'{"status": 1}'))
-            flow.response = http.Response.make(status, body, {"Content-Type": content_type} if content_type else {})
+            headers = {"Content-Type": content_type} if content_type else {}
+            flow.response = http.Response.make(status, body, {**headers, **self._cors(flow)})
             flow.metadata["trackreplay_tracking"] = True
 
     def _replay(self, flow: http.HTTPFlow) -> None:
