@@ -28,6 +28,9 @@ class Project(models.Model):
         help_text="Short identifier used in console URLs (/p/<slug>/); letters, digits, - and _.",
     )
     description = models.TextField(blank=True, help_text="What app and team this project covers.")
+    verify_upstream_tls = models.BooleanField(
+        default=True, help_text="The proxy checks the real API's TLS certificates; turn off only for a test "
+        "backend with a certificate nothing trusts.")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 

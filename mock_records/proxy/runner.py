@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mock_records.ca import default_confdir
+
 ADDON = Path(__file__).with_name("addon.py")
 
 
@@ -27,7 +29,8 @@ def command(args, folder: Path) -> list[str]:
         "trackreplay_har": args.har or "", "trackreplay_out": args.out or "", "trackreplay_events": args.events or "",
         "trackreplay_stats": args.stats or "", "trackreplay_ignore": args.ignore or "",
         "trackreplay_global": args.global_mocks or "",
-        "confdir": args.confdir or str(folder / "mitmproxy"),
+        # One CA for the platform and every proxy: a device trusts it once (see mock_records/ca.py).
+        "confdir": args.confdir or str(default_confdir()),
     }
     argv = [mitmdump(), "--quiet", "--listen-host", args.host, "--listen-port", str(args.port), "-s", str(ADDON),
             "--set", f"ssl_insecure={'true' if args.insecure else 'false'}"]
@@ -64,6 +67,8 @@ def _from_database(args, folder: Path) -> None:
     path = folder / "global-mocks.json"
     path.write_text(json.dumps(mocks))
     args.global_mocks = str(path)
+    if not record.project.verify_upstream_tls:
+        args.insecure = True  # the project chose to skip upstream certificate checks
     if not args.ignore and record.ignore:
         args.ignore = json.dumps(record.ignore)
     if args.unmatched is None:
@@ -111,5 +116,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--forward-tracking", action="store_true", help="also send tracking requests upstream")
     parser.add_argument("--insecure", action="store_true", help="do not verify upstream TLS certificates")
     parser.add_argument("--upstream-ca", metavar="PEM", help="also trust this CA for upstream TLS (a staging API)")
-    parser.add_argument("--confdir", help="mitmproxy's folder (its CA lives there)")
+    parser.add_argument("--confdir", help="mitmproxy's folder, where its CA lives (default: the platform's, "
+                                          "$TRACKREPLAY_MITMPROXY_CONFDIR or var/mitmproxy)")
     parser.set_defaults(func=run)
