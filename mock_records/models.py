@@ -41,6 +41,8 @@ class MockRecord(ProjectScoped):
         help_text="Volatile fields left out of matching: {\"query\": [...], \"form\": [...], \"json\": [JSON paths], "
         "\"headers\": [...]}.",
     )
+    watch_api = models.BooleanField(
+        default=False, help_text="Check the real API daily for responses that drifted from this recording.")
     missing_interfaces = models.JSONField(
         default=list, blank=True, editable=False,
         help_text="Required interfaces of the project that this record lacks (empty when usable).",
@@ -200,3 +202,38 @@ def refresh_missing_interfaces(record: MockRecord) -> list[str]:
         MockRecord.objects.filter(pk=record.pk).update(missing_interfaces=missing)
         record.missing_interfaces = missing
     return missing
+
+
+class ChangeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    APPLIED = "applied", "Applied"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class ChangeRecord(models.Model):
+    """The real API answered an exchange's request with a differently shaped response: the key diff and a
+    suggested updated response. Applying it rewrites the exchange's response (the previous one is kept
+    here); withdrawing restores it."""
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="changes",
+                                 help_text="The recorded exchange whose live response drifted.")
+    detected_at = models.DateTimeField(auto_now_add=True)
+    live_status = models.PositiveSmallIntegerField(help_text="HTTP status the live API answered with.")
+    changes = models.JSONField(help_text="[{path, kind: added|removed|retyped, recorded: [types], live: [types]}].")
+    suggested_body = models.BinaryField(help_text="The recorded values in the live structure.")
+    previous_body = models.BinaryField(null=True, blank=True, editable=False,
+                                       help_text="The exchange's response before the change was applied.")
+    status = models.CharField(max_length=10, choices=ChangeStatus.choices, default=ChangeStatus.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    PROJECT_PATH = "exchange__mock_record__project"
+
+    class Meta:
+        ordering = ["-detected_at", "-pk"]
+
+    def __str__(self) -> str:
+        kinds = ", ".join(f"{c['kind']} {c['path']}" for c in self.changes[:3])
+        return f"{self.exchange.method} {self.exchange.path}: {kinds}"

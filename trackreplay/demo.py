@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, Project, Role
 from automation.models import Agent, Device, Platform, Run, RunMode, RunStatus, Script, Task, TaskGroup
-from mock_records.models import Exchange, GlobalMock, MockRecord, MockRecordSource, RequiredInterface
+from mock_records.drift import compare, suggest
+from mock_records.models import ChangeRecord, Exchange, GlobalMock, MockRecord, MockRecordSource, RequiredInterface
 from notifications.models import ChannelKind, NotificationChannel
 from reports.verification import verify_record
 from scenarios.models import Rule, Scenario
@@ -105,6 +106,12 @@ def seed_demo(admin) -> Project:
     GlobalMock.objects.create(project=project, name="No popups", host="*.shop.example", path="/api/popup/*",
                               response_headers=[["Content-Type", "application/json"]],
                               response_body='{"code": 0, "data": {"popups": []}}')
+
+    home = mock.exchanges.get(path="/api/home")
+    live_home = {**HOME_FEED, "experiment": {"id": "feed_v2", "bucket": "B"}}  # the live API grew a key
+    ChangeRecord.objects.create(exchange=home, live_status=200,
+                                changes=[c.to_dict() for c in compare(HOME_FEED, live_home)],
+                                suggested_body=json.dumps(suggest(HOME_FEED, live_home)).encode())
 
     def record(name, source, flows):
         test_record = TestRecord.objects.create(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import (
@@ -204,6 +206,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed platform jobs (task groups' user-defined schedules live in the database, see automation/).
+CELERY_BEAT_SCHEDULE = {
+    "check-watched-mock-records": {"task": "mock_records.tasks.check_watched",
+                                   "schedule": crontab(hour=3, minute=17)},
+}
 CELERY_RESULT_EXPIRES = 3600
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 

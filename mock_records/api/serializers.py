@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
 
-from ..models import Exchange, GlobalMock, MockRecord, RequiredInterface
+from ..models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
 
 
 class MockRecordSerializer(ScopedModelSerializer):
@@ -13,7 +13,7 @@ class MockRecordSerializer(ScopedModelSerializer):
 
     class Meta:
         model = MockRecord
-        fields = ["id", "project", "name", "description", "source", "unmatched_policy", "ignore",
+        fields = ["id", "project", "name", "description", "source", "unmatched_policy", "ignore", "watch_api",
                   "missing_interfaces", "exchange_count", "created_at", "updated_at"]
 
 
@@ -114,3 +114,17 @@ class RequiredInterfaceSerializer(ScopedModelSerializer):
         if value and not value.isalpha():
             raise serializers.ValidationError(f"{value!r} is not an HTTP method.")
         return value.upper()
+
+
+class ChangeRecordSerializer(ScopedModelSerializer):
+    suggested_body = serializers.SerializerMethodField(help_text="The suggested response body (text).")
+    mock_record = serializers.IntegerField(source="exchange.mock_record_id", read_only=True)
+
+    class Meta:
+        model = ChangeRecord
+        fields = ["id", "exchange", "mock_record", "detected_at", "live_status", "changes", "suggested_body", "status",
+                  "decided_by", "decided_at"]
+        read_only_fields = fields
+
+    def get_suggested_body(self, obj) -> str:
+        return bytes(obj.suggested_body).decode("utf-8", "replace")

@@ -9,12 +9,16 @@ from rest_framework.response import Response
 
 from accounts.models import Project
 from accounts.scoping import caller_roles
-from trackreplay.api import ScopedModelViewSet
+from trackreplay.api import ScopedModelViewSet, ScopedReadOnlyViewSet
+from trackreplay.api_support import human_caller
 
 from ..har import HarError
 from ..har_io import export_har, import_har
-from ..models import Exchange, GlobalMock, MockRecord, RequiredInterface
+from ..live_check import ChangeError, apply_change, withdraw_change
+from ..models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
+from ..tasks import check_live_task
 from .serializers import (
+    ChangeRecordSerializer,
     ExchangeSerializer,
     GlobalMockSerializer,
     MockRecordSerializer,
@@ -59,6 +63,14 @@ class MockRecordViewSet(ScopedModelViewSet):
         return Response(MockRecordSerializer(record, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="check-live")
+    def check_live(self, request, pk=None):
+        """Queue a live check: the record's requests against the real API; drifted responses become change records."""
+        record = self.get_object()  # scoped; the object permission asks for a write role
+        check_live_task.delay(record.pk)
+        return Response({"queued": True, "mock_record": record.pk}, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def har(self, request, pk=None):
@@ -99,9 +111,37 @@ class RequiredInterfaceViewSet(ScopedModelViewSet):
     search_fields = ["name", "path"]
 
 
+class ChangeRecordViewSet(ScopedReadOnlyViewSet):
+    """Responses of the real API that drifted from the recording. POST apply/ rewrites the exchange with the
+    suggested response; POST withdraw/ restores the previous one."""
+
+    queryset = ChangeRecord.objects.select_related("exchange__mock_record")
+    serializer_class = ChangeRecordSerializer
+    filterset_fields = ["exchange", "exchange__mock_record", "status"]
+
+    def _decide(self, request, decide):
+        change = self.get_object()  # scoped; the object permission asks for a write role
+        try:
+            change = decide(change, user=human_caller(request))
+        except ChangeError as exc:
+            raise serializers.ValidationError({"status": [str(exc)]}) from None
+        return Response(ChangeRecordSerializer(change, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: ChangeRecordSerializer})
+    @action(detail=True, methods=["post"])
+    def apply(self, request, pk=None):
+        return self._decide(request, apply_change)
+
+    @extend_schema(request=None, responses={200: ChangeRecordSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        return self._decide(request, withdraw_change)
+
+
 ROUTES = [
     ("mock-records", MockRecordViewSet),
     ("exchanges", ExchangeViewSet),
     ("global-mocks", GlobalMockViewSet),
     ("required-interfaces", RequiredInterfaceViewSet),
+    ("change-records", ChangeRecordViewSet),
 ]

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from accounts.models import Project
+from mock_records.models import ChangeRecord
 from sdk_bridge.models import EndpointRule
 from trackreplay.api_router import ROUTES
 
@@ -28,6 +29,9 @@ OBJECT_IN = {
     "exchanges": lambda p, owner: f.ExchangeFactory(mock_record=f.MockRecordFactory(project=p)),
     "global-mocks": lambda p, owner: f.GlobalMockFactory(project=p),
     "required-interfaces": lambda p, owner: f.RequiredInterfaceFactory(project=p),
+    "change-records": lambda p, owner: ChangeRecord.objects.create(
+        exchange=f.ExchangeFactory(mock_record=f.MockRecordFactory(project=p)), live_status=200,
+        changes=[{"path": "a", "kind": "added", "recorded": [], "live": ["string"]}], suggested_body=b"{}"),
     "test-records": lambda p, owner: f.TestRecordFactory(project=p),
     "events": lambda p, owner: f.EventFactory(test_record=f.TestRecordFactory(project=p)),
     "reports": lambda p, owner: f.ReportFactory(project=p),
@@ -50,6 +54,7 @@ CREATE_IN = {
     "users": None,
     "tokens": None,
     "reports": None,
+    "change-records": None,
     "anomalies": None,
     "memberships": lambda p: {"project": p.pk, "user": f.UserFactory().username, "role": "viewer"},
     "event-definitions": lambda p: {"project": p.pk, "name": "signup"},

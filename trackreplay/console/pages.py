@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from automation.models import Agent, Device, Run, Script, Task, TaskGroup
-from mock_records.models import Exchange, GlobalMock, MockRecord, RequiredInterface
+from mock_records.models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
 from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
@@ -85,8 +85,16 @@ PAGES: tuple[Page, ...] = (
          children=(Child("Exchanges", lambda o: o.exchanges.all(),
                          (Column("#", "order"), Column("Method", "method"), Column("URL", "url"),
                           Column("Status", "status_code"), Column("Size", "response_size"),
-                          Column("Enabled", "enabled")), page="exchanges", limit=1000),),
+                          Column("Enabled", "enabled")), page="exchanges", limit=1000),
+                   Child("Changes seen on the live API", lambda o: ChangeRecord.objects.filter(exchange__mock_record=o),
+                         (Column("Change", "__str__"), Column("Status", "status"), Column("Detected", "detected_at")),
+                         page="api-changes")),
          search=("name", "description")),
+    Page("api-changes", "API changes", ChangeRecord,
+         (Column("Change", "__str__"), Column("Mock record", "exchange.mock_record"), Column("Status", "status"),
+          Column("Detected", "detected_at")),
+         detail=("exchange", "status", "live_status", "changes", "detected_at", "decided_by", "decided_at"),
+         search=("exchange__path",), related=("exchange__mock_record",)),
     Page("exchanges", "Exchanges", Exchange,
          (Column("Method", "method"), Column("URL", "url"), Column("Status", "status_code")),
          detail=("mock_record", "order", "enabled", "method", "url", "request_headers", "request_body",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import ca_views, report_views, scenario_views, views
+from . import ca_views, change_views, report_views, scenario_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -15,6 +15,9 @@ urlpatterns = [
     path("p/<slug:project_slug>/reports/<int:pk>/anomalies/<int:anomaly_pk>/repair/", report_views.repair,
          name="console-repair"),
     path("p/<slug:project_slug>/scenarios/<int:pk>/", scenario_views.scenario_detail, name="console-scenario"),
+    path("p/<slug:project_slug>/api-changes/<int:pk>/", change_views.change_detail, name="console-api-change"),
+    path("p/<slug:project_slug>/api-changes/<int:pk>/<str:decision>/", change_views.decide,
+         name="console-api-change-decide"),
     path("p/<slug:project_slug>/scenarios/<int:pk>/rules/<int:rule_pk>/", scenario_views.edit_rule,
          name="console-rule-edit"),
     path("p/<slug:project_slug>/scenarios/<int:pk>/infer/", scenario_views.infer, name="console-scenario-infer"),

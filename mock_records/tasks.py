@@ -1,0 +1,28 @@
+"""Celery tasks of mock records: thin wrappers that take ids and call plain functions."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from .live_check import check_live
+from .models import MockRecord
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="mock_records.tasks.check_live", ignore_result=True, expires=3600)
+def check_live_task(mock_record_id: int) -> None:
+    record = MockRecord.objects.filter(pk=mock_record_id).select_related("project").first()
+    if record is None:
+        return  # deleted since it was queued
+    found = check_live(record)
+    log.info("live check of mock record %s: %d changes", mock_record_id, len(found))
+
+
+@shared_task(name="mock_records.tasks.check_watched", ignore_result=True, expires=3600)
+def check_watched() -> None:
+    """Daily (Celery beat): queue a live check for every mock record that watches its API."""
+    for record_id in MockRecord.objects.filter(watch_api=True).values_list("pk", flat=True):
+        check_live_task.delay(record_id)
