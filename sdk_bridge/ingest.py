@@ -78,22 +78,29 @@ def parse_batch(body: bytes, content_encoding: str, limits: Limits) -> Batch:
     return Batch(batch_id=batch_id, events=events, device_event_count=count)
 
 
+def _locked_run_record(run):
+    """The run, locked, and its test record (created on first use). Concurrent uploads of one run are
+    serialised, so seq numbers never collide and two first uploads cannot both create a record."""
+    from automation.models import Run
+    from test_records.models import RecordSource, TestRecord
+
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    record = run.test_records.order_by("pk").first()
+    if record is None:
+        source = RecordSource.RECORDED if run.mode == "record" else RecordSource.REPLAYED
+        record = TestRecord.objects.create(project_id=run.project_id, run=run, name=f"Run #{run.pk}",
+                                           source=source, mock_record_id=run.task.mock_record_id)
+    return run, record
+
+
 def store_batch(run, batch: Batch):
     """Append the batch's events to the run's test record in client order. Returns (IngestBatch, created)."""
-    from automation.models import Run
-    from test_records.models import Event, RecordSource, TestRecord
+    from test_records.models import Event, TestRecord
 
     from .models import IngestBatch
 
     with transaction.atomic():
-        # Lock the run: concurrent batches of one run are serialised, so seq numbers never collide and the
-        # first two batches cannot both create a test record.
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        record = run.test_records.order_by("pk").first()
-        if record is None:
-            source = RecordSource.RECORDED if run.mode == "record" else RecordSource.REPLAYED
-            record = TestRecord.objects.create(project_id=run.project_id, run=run, name=f"Run #{run.pk}",
-                                               source=source, mock_record_id=run.task.mock_record_id)
+        run, record = _locked_run_record(run)
         existing = IngestBatch.objects.filter(test_record=record, batch_id=batch.batch_id).first()
         if existing is not None:
             return existing, False
@@ -113,3 +120,32 @@ def store_batch(run, batch: Batch):
         if batch.device_event_count is not None and (record.device_event_count or 0) < batch.device_event_count:
             TestRecord.objects.filter(pk=record.pk).update(device_event_count=batch.device_event_count)
         return stored, True
+
+
+_REPORT_FIELDS = {"mode": str, "served": int, "global": int, "misses": list, "tracking_requests": int, "events": int,
+                  "decode_errors": list, "recorded": int}
+
+
+def store_proxy_report(run, report) -> list[str]:
+    """The proxy's account of the run onto its test record, with the health flags it implies: a replay whose
+    mock never answered anything ran against the real API (mock not enabled); undecodable tracking requests
+    mean events may be missing. Returns the record's health flags."""
+    from test_records.models import HealthFlag, TestRecord
+
+    if not isinstance(report, dict):
+        raise _bad("body", "must be a JSON object")
+    for key, kind in _REPORT_FIELDS.items():
+        if key in report and not isinstance(report[key], kind):
+            raise _bad(key, f"must be {kind.__name__}")
+    clean = {key: report[key] for key in _REPORT_FIELDS if key in report}
+    clean["misses"] = clean.get("misses", [])[:200]
+    clean["decode_errors"] = clean.get("decode_errors", [])[:200]
+    with transaction.atomic():
+        run, record = _locked_run_record(run)
+        flags = [f for f in record.health_flags if f not in (HealthFlag.MOCK_NOT_ENABLED, HealthFlag.DECODE_ERRORS)]
+        if clean.get("mode") == "replay" and clean.get("served", 0) + clean.get("global", 0) == 0:
+            flags.append(HealthFlag.MOCK_NOT_ENABLED)
+        if clean["decode_errors"]:
+            flags.append(HealthFlag.DECODE_ERRORS)
+        TestRecord.objects.filter(pk=record.pk).update(proxy_report=clean, health_flags=flags)
+    return flags

@@ -42,6 +42,9 @@ class TestRecord(ProjectScoped):
     health_flags = models.JSONField(default=list, blank=True,
                                     help_text=f"Problems with the capture itself; any of: "
                                     f"{', '.join(HealthFlag.values)}.")
+    proxy_report = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="What the run's proxy reported: mode, exchanges served, misses, tracking requests, decode errors.")
     device_event_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="Events the device says it sent (for the count-mismatch flag)."
     )

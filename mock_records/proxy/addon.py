@@ -26,6 +26,7 @@ from mitmproxy import ctx, http
 
 from mock_records.har import ExchangeData, read_har, write_har
 from mock_records.matching import IgnoreRules, Matcher, Recorded, Request
+from mock_records.proxy.uplink import Uplink
 from mock_records.resolution import CannedAnswer, Resolver
 from sdk_bridge.limits import DecodeError
 from sdk_bridge.registry import SUCCESS_ANSWERS, decode_request, find_decoder
@@ -48,6 +49,7 @@ class TrackReplay:
         self.resolver: Resolver | None = None
         self.step: int | None = None
         self._stats_written = 0.0
+        self.uplink: Uplink | None = None
         self.stats = {"mode": "", "served": 0, "global": 0, "misses": [], "tracking_requests": 0, "events": 0,
                       "decode_errors": [], "recorded": 0}
 
@@ -62,10 +64,14 @@ class TrackReplay:
         loader.add_option("trackreplay_events", str, "", "JSON Lines file the tracking events are appended to")
         loader.add_option("trackreplay_stats", str, "", "JSON file with what the proxy served and missed")
         loader.add_option("trackreplay_forward_tracking", bool, False, "also forward tracking requests upstream")
+        loader.add_option("trackreplay_platform", str, "", "platform URL to send events and the report to")
+        loader.add_option("trackreplay_run_token", str, "", "the run's token (trr_...) for the platform")
 
     def configure(self, updated) -> None:
         options = ctx.options
         self.stats["mode"] = options.trackreplay_mode
+        if options.trackreplay_platform and options.trackreplay_run_token and self.uplink is None:
+            self.uplink = Uplink(options.trackreplay_platform, options.trackreplay_run_token)
         if options.trackreplay_mode == "replay" and ({"trackreplay_har", "trackreplay_mode", "trackreplay_global",
                                                       "trackreplay_ignore"} & set(updated)):
             har = Path(options.trackreplay_har)
@@ -134,6 +140,8 @@ class TrackReplay:
         except DecodeError as exc:
             self.stats["decode_errors"].append(f"{tracking.method} {tracking.url[:200]}: {exc}")
             events = []
+        if events and self.uplink is not None:
+            self.uplink.send_events([dict(event.to_dict(with_raw=False), step=self.step) for event in events])
         if events and ctx.options.trackreplay_events:
             with open(ctx.options.trackreplay_events, "ab") as fh:
                 for event in events:
@@ -203,6 +211,10 @@ class TrackReplay:
     def done(self) -> None:
         if ctx.options.trackreplay_mode == "record" and ctx.options.trackreplay_out:
             Path(ctx.options.trackreplay_out).write_text(json.dumps(write_har(self.exchanges), ensure_ascii=False))
+        if self.uplink is not None:
+            self.uplink.send_report(self.stats)
+            self.uplink.close()
+            self.stats["uplink_failures"] = [f"{path}: {reason}" for path, _, reason in self.uplink.failed]
         self._write_stats(now=True)
 
     def _write_stats(self, *, now: bool = False) -> None:

@@ -29,6 +29,7 @@ def command(args, folder: Path) -> list[str]:
         "trackreplay_har": args.har or "", "trackreplay_out": args.out or "", "trackreplay_events": args.events or "",
         "trackreplay_stats": args.stats or "", "trackreplay_ignore": args.ignore or "",
         "trackreplay_global": args.global_mocks or "",
+        "trackreplay_platform": args.platform or "", "trackreplay_run_token": args.run_token or "",
         # One CA for the platform and every proxy: a device trusts it once (see mock_records/ca.py).
         "confdir": args.confdir or str(default_confdir()),
     }
@@ -113,6 +114,8 @@ def add_parser(sub) -> None:
                         help="replay: what unmatched requests get (default: the record's policy, else 404)")
     parser.add_argument("--repeat", choices=["last", "cycle", "once"], default="last",
                         help="replay: what repeated identical requests get once the recorded answers run out")
+    parser.add_argument("--platform", metavar="URL", help="send events and the proxy report to this platform")
+    parser.add_argument("--run-token", metavar="TOKEN", help="the run's token (trr_...), with --platform")
     parser.add_argument("--forward-tracking", action="store_true", help="also send tracking requests upstream")
     parser.add_argument("--insecure", action="store_true", help="do not verify upstream TLS certificates")
     parser.add_argument("--upstream-ca", metavar="PEM", help="also trust this CA for upstream TLS (a staging API)")

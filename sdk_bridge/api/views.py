@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, permissions, serializers, status
 from rest_framework.response import Response
@@ -8,7 +9,7 @@ from rest_framework.views import APIView
 from accounts.models import Role, hash_token
 from trackreplay.api import ScopedModelSerializer, ScopedModelViewSet
 
-from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch
+from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report
 from ..limits import DecodeError
 from ..models import EndpointRule
 
@@ -78,6 +79,22 @@ class IngestEventsView(APIView):
                          "first_seq": stored.first_seq, "duplicate": not created,
                          "test_record": stored.test_record_id},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ProxyReportView(APIView):
+    """POST what the run's proxy served and missed; sets the test record's health flags (mock not enabled,
+    decode errors)."""
+
+    authentication_classes = [RunTokenAuthentication]
+    permission_classes = [HasRunToken]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc)})
+    def post(self, request):
+        try:
+            flags = store_proxy_report(request.auth.run, request.data)
+        except DecodeError as exc:
+            return Response({"error": exc.reason, "limit": None}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"health_flags": flags})
 
 
 class EndpointRuleSerializer(ScopedModelSerializer):

@@ -140,7 +140,7 @@ def run_ours(tmp_path, count=EXCHANGES, measure_requests=True, *, through_cli=Fa
         argv = command(Namespace(mode="replay", unmatched="502", repeat="last", har=str(har), out=None, events=None,
                                  stats=None, ignore=IGNORE, global_mocks=None, confdir=str(tmp_path / "mitm"),
                                  host="127.0.0.1", port=port, insecure=False, forward_tracking=False,
-                                 upstream_ca=None), tmp_path)
+                                 upstream_ca=None, platform=None, run_token=None), tmp_path)
     began = time.monotonic()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
