@@ -39,6 +39,8 @@ class Page:
     search: tuple[str, ...] = ("name",)
     in_nav: bool = True
     title_attr: str = "__str__"
+    editable: tuple[str, ...] = ()  # fields QA and admins may change from the console
+    creatable: bool = False  # a "New" form on the list page (needs editable)
     related: tuple[str, ...] = field(default_factory=tuple)  # select_related for the list
 
 
@@ -74,10 +76,13 @@ PAGES: tuple[Page, ...] = (
           Column("Status", "status_code"), Column("Enabled", "enabled"), Column("Order", "order")),
          detail=("name", "enabled", "order", "method", "host", "path", "status_code", "response_headers",
                  "response_body", "created_at"),
-         search=("name", "path", "host")),
+         search=("name", "path", "host"),
+         editable=("name", "enabled", "order", "method", "host", "path", "status_code", "response_headers",
+                   "response_body"), creatable=True),
     Page("required-interfaces", "Required interfaces", RequiredInterface,
          (Column("Name", "name"), Column("Method", "method"), Column("Host", "host"), Column("Path", "path")),
-         detail=("name", "method", "host", "path", "created_at"), search=("name", "path")),
+         detail=("name", "method", "host", "path", "created_at"), search=("name", "path"),
+         editable=("name", "method", "host", "path"), creatable=True),
     Page("mock-records", "Mock records", MockRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Exchanges", lambda o: o.exchanges.count()),
           Column("Unmatched", "unmatched_policy"), Column("Created", "created_at")),
@@ -99,7 +104,7 @@ PAGES: tuple[Page, ...] = (
          (Column("Method", "method"), Column("URL", "url"), Column("Status", "status_code")),
          detail=("mock_record", "order", "enabled", "method", "url", "request_headers", "request_body",
                  "status_code", "response_headers", "response_body", "started_at", "duration_ms"),
-         search=("path", "host"), in_nav=False, related=("mock_record",)),
+         search=("path", "host"), in_nav=False, related=("mock_record",), editable=("enabled",)),
     Page("test-records", "Test records", TestRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Baseline", "is_baseline"),
           Column("Events", lambda o: o.events.count()), Column("Health", "health_flags"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import ca_views, change_views, report_views, scenario_views, views
+from . import ca_views, change_views, edit_views, report_views, scenario_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("p/<slug:project_slug>/proxy-ca/", ca_views.ca_page, name="console-proxy-ca"),
     path("p/<slug:project_slug>/proxy-ca/<str:filename>", ca_views.ca_download, name="console-proxy-ca-file"),
     path("p/<slug:project_slug>/<slug:page_slug>/", views.object_list, name="console-list"),
+    path("p/<slug:project_slug>/<slug:page_slug>/new/", edit_views.create, name="console-create"),
+    path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/edit/", edit_views.edit, name="console-edit"),
     # The report page has its own view (anomalies by event, repair buttons, diff); before the generic detail.
     path("p/<slug:project_slug>/reports/<int:pk>/", report_views.report_detail, name="console-report"),
     path("p/<slug:project_slug>/reports/<int:pk>/anomalies/<int:anomaly_pk>/repair/", report_views.repair,

@@ -129,7 +129,8 @@ def _nav(project: Project | None):
 
 def _context(request, project: Project | None, role: str | None, **extra):
     projects = Project.objects.filter(memberships__user=request.user).order_by("name")
-    return {"project": project, "role": role, "projects": projects, "nav": _nav(project), **extra}
+    return {"project": project, "role": role, "projects": projects, "nav": _nav(project),
+            "can_edit": role in CAN_EDIT, **extra}
 
 
 @login_required
