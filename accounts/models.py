@@ -31,6 +31,10 @@ class Project(models.Model):
     verify_upstream_tls = models.BooleanField(
         default=True, help_text="The proxy checks the real API's TLS certificates; turn off only for a test "
         "backend with a certificate nothing trusts.")
+    mock_ignore = models.JSONField(
+        default=dict, blank=True,
+        help_text="Volatile fields every mock record of the project leaves out of matching, merged with the "
+        "record's own: {\"query\": [...], \"form\": [...], \"json\": [JSON paths], \"headers\": [...]}.")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 

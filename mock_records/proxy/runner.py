@@ -70,8 +70,12 @@ def _from_database(args, folder: Path) -> None:
     args.global_mocks = str(path)
     if not record.project.verify_upstream_tls:
         args.insecure = True  # the project chose to skip upstream certificate checks
-    if not args.ignore and record.ignore:
-        args.ignore = json.dumps(record.ignore)
+    if not args.ignore:
+        merged: dict[str, list] = {}
+        for document in (record.project.mock_ignore, record.ignore):  # the project's, then the record's own
+            for key, values in (document or {}).items():
+                merged[key] = list(dict.fromkeys([*merged.get(key, []), *values]))
+        args.ignore = json.dumps(merged) if merged else None
     if args.unmatched is None:
         args.unmatched = record.unmatched_policy
 
