@@ -25,6 +25,14 @@ def _json(data: bytes):
         return None
 
 
+def _note_change(exchange: Exchange, recorded, live, live_status: int) -> ChangeRecord | None:
+    changes = [c.to_dict() for c in compare(recorded, live)]
+    if not changes or ChangeRecord.objects.filter(exchange=exchange, status=ChangeStatus.OPEN, changes=changes).exists():
+        return None  # nothing drifted, or this very drift is already open
+    return ChangeRecord.objects.create(exchange=exchange, live_status=live_status, changes=changes,
+                                       suggested_body=json.dumps(suggest(recorded, live), ensure_ascii=False).encode())
+
+
 def check_live(record: MockRecord, *, timeout: float = 10.0, session: requests.Session | None = None) -> list[ChangeRecord]:
     """One request per enabled exchange with a JSON response; returns the new change records. An exchange
     that already has an open change with the same key diff gets no second one."""
@@ -44,16 +52,31 @@ def check_live(record: MockRecord, *, timeout: float = 10.0, session: requests.S
             log.warning("live check of %s %s failed: %s", exchange.method, exchange.url, exc)
             continue
         live = _json(answer.content)
-        if live is None:
-            continue
-        changes = [c.to_dict() for c in compare(recorded, live)]
-        if not changes:
-            continue
-        if ChangeRecord.objects.filter(exchange=exchange, status=ChangeStatus.OPEN, changes=changes).exists():
-            continue
-        found.append(ChangeRecord.objects.create(
-            exchange=exchange, live_status=answer.status_code, changes=changes,
-            suggested_body=json.dumps(suggest(recorded, live), ensure_ascii=False).encode()))
+        if live is not None and (change := _note_change(exchange, recorded, live, answer.status_code)):
+            found.append(change)
+    return found
+
+
+def check_against_capture(record: MockRecord, capture: MockRecord) -> list[ChangeRecord]:
+    """The live answers read from a capture (or later recording) run instead of calling the API: each of the
+    record's exchanges is paired with the capture's answer to the same request (the replay matcher, with the
+    record's ignore lists), and compared by structure."""
+    from .matching import IgnoreRules, Matcher, Recorded, Request
+
+    def request_of(exchange):
+        return Request(exchange.method, exchange.scheme, exchange.host, exchange.port, exchange.path, exchange.query,
+                       [tuple(h) for h in exchange.request_headers], exchange.request_body)
+
+    captured = {e.pk: e for e in capture.exchanges.order_by("order")}
+    matcher = Matcher([Recorded(pk, request_of(e)) for pk, e in captured.items()],
+                      IgnoreRules.from_dict(record.project.mock_ignore, record.ignore), repeat="once")
+    found = []
+    for exchange in record.exchanges.filter(enabled=True).order_by("order"):
+        recorded = _json(exchange.response_body)
+        twin = matcher.match(request_of(exchange)) if recorded is not None else None
+        live = _json(captured[twin.id].response_body) if twin is not None else None
+        if live is not None and (change := _note_change(exchange, recorded, live, captured[twin.id].status_code)):
+            found.append(change)
     return found
 
 

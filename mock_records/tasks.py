@@ -6,18 +6,24 @@ import logging
 
 from celery import shared_task
 
-from .live_check import check_live
+from .live_check import check_against_capture, check_live
 from .models import MockRecord
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(name="mock_records.tasks.check_live", ignore_result=True, expires=3600)
-def check_live_task(mock_record_id: int) -> None:
+def check_live_task(mock_record_id: int, capture_id: int | None = None) -> None:
     record = MockRecord.objects.filter(pk=mock_record_id).select_related("project").first()
     if record is None:
         return  # deleted since it was queued
-    found = check_live(record)
+    if capture_id is not None:
+        capture = MockRecord.objects.filter(pk=capture_id, project_id=record.project_id).first()
+        if capture is None:
+            return
+        found = check_against_capture(record, capture)
+    else:
+        found = check_live(record)
     log.info("live check of mock record %s: %d changes", mock_record_id, len(found))
 
 

@@ -32,6 +32,12 @@ class HarImportRequest(serializers.Serializer):
     name = serializers.CharField(required=False, help_text="Name of the new mock record (default: the file name).")
 
 
+class CheckLiveRequest(serializers.Serializer):
+    capture = serializers.IntegerField(required=False, allow_null=True,
+                                       help_text="A mock record of a capture run to read the live answers from, "
+                                                 "instead of calling the API.")
+
+
 class MockRecordViewSet(ScopedModelViewSet):
     """Mock records: the API exchanges of recording runs. Import and export HAR 1.2."""
 
@@ -63,13 +69,19 @@ class MockRecordViewSet(ScopedModelViewSet):
         return Response(MockRecordSerializer(record, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=CheckLiveRequest, responses={202: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], url_path="check-live")
     def check_live(self, request, pk=None):
-        """Queue a live check: the record's requests against the real API; drifted responses become change records."""
+        """Queue a live check: the record's requests against the real API (or, with capture, the answers a
+        capture run recorded); drifted responses become change records."""
         record = self.get_object()  # scoped; the object permission asks for a write role
-        check_live_task.delay(record.pk)
-        return Response({"queued": True, "mock_record": record.pk}, status=status.HTTP_202_ACCEPTED)
+        data = CheckLiveRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        capture = data.validated_data.get("capture")
+        if capture is not None and not MockRecord.objects.filter(pk=capture, project_id=record.project_id).exists():
+            raise serializers.ValidationError({"capture": ["Not a mock record of this project."]})
+        check_live_task.delay(record.pk, capture)
+        return Response({"queued": True, "mock_record": record.pk, "capture": capture}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])

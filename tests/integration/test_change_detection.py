@@ -66,7 +66,10 @@ def test_apply_and_withdraw_through_the_api(drifted, client_a, project_a, make_m
 def test_check_live_is_queued_for_a_worker(drifted, client_a):
     record, _, _ = drifted
     answer = client_a.post(f"/api/v1/mock-records/{record.pk}/check-live/")
-    assert answer.status_code == 202 and answer.json() == {"queued": True, "mock_record": record.pk}
+    assert answer.status_code == 202 and answer.json() == {"queued": True, "mock_record": record.pk, "capture": None}
+    other = f.MockRecordFactory()
+    assert client_a.post(f"/api/v1/mock-records/{record.pk}/check-live/", {"capture": other.pk},
+                         format="json").status_code == 400
 
 
 def test_apply_and_withdraw_from_the_console(drifted, project_a, member_a):
@@ -84,3 +87,19 @@ def test_apply_and_withdraw_from_the_console(drifted, project_a, member_a):
     client.post(f"/p/{project_a.slug}/api-changes/{change.pk}/withdraw/")
     assert ChangeRecord.objects.get(pk=change.pk).status == "withdrawn"
     assert client.post(f"/p/{project_a.slug}/api-changes/{change.pk}/explode/").status_code == 404
+
+
+def test_live_answers_can_come_from_a_capture_run(project_a):
+    from mock_records.live_check import check_against_capture
+
+    record = f.MockRecordFactory(project=project_a, ignore={"query": ["ts"]})
+    home = f.ExchangeFactory(mock_record=record, path="/api/home", query="ts=1",
+                             response_body_inline=json.dumps({"tabs": [{"id": 1}], "ad": None}).encode())
+    f.ExchangeFactory(mock_record=record, path="/api/cart", response_body_inline=b'{"n": 1}')
+    capture = f.MockRecordFactory(project=project_a)
+    f.ExchangeFactory(mock_record=capture, path="/api/home", query="ts=999",
+                      response_body_inline=json.dumps({"tabs": [{"id": "1", "title": "x"}]}).encode())
+    [change] = check_against_capture(record, capture)  # /api/cart was not captured: nothing to say about it
+    assert change.exchange_id == home.pk
+    assert {(c["path"], c["kind"]) for c in change.changes} == {
+        ("tabs[].id", "retyped"), ("tabs[].title", "added"), ("ad", "removed")}
