@@ -31,6 +31,9 @@ class Project(models.Model):
     verify_upstream_tls = models.BooleanField(
         default=True, help_text="The proxy checks the real API's TLS certificates; turn off only for a test "
         "backend with a certificate nothing trusts.")
+    forward_tracking = models.BooleanField(
+        default=False, help_text="The proxy also sends tracking requests on to the real analytics backend "
+        "(by default it answers them itself and keeps the events).")
     mock_ignore = models.JSONField(
         default=dict, blank=True,
         help_text="Volatile fields every mock record of the project leaves out of matching, merged with the "

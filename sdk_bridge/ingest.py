@@ -149,3 +149,19 @@ def store_proxy_report(run, report) -> list[str]:
             flags.append(HealthFlag.DECODE_ERRORS)
         TestRecord.objects.filter(pk=record.pk).update(proxy_report=clean, health_flags=flags)
     return flags
+
+
+def store_recording(run, har: bytes):
+    """A record-mode proxy's HAR as a new mock record of the run's project, linked from the run's test
+    record. HarError (nothing stored) when the file is unusable."""
+    from mock_records.har_io import import_har
+    from mock_records.models import MockRecord, MockRecordSource
+    from test_records.models import TestRecord
+
+    with transaction.atomic():
+        run, record = _locked_run_record(run)
+        mock = import_har(run.project, har, name=f"Recorded by run #{run.pk}",
+                          description=f"Recorded by the proxy of run #{run.pk} ({run.task}).")
+        MockRecord.objects.filter(pk=mock.pk).update(source=MockRecordSource.RECORDED)
+        TestRecord.objects.filter(pk=record.pk).update(mock_record=mock)
+    return mock

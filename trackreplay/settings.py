@@ -145,6 +145,8 @@ TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES = env_int("TRACKREPLAY_INGEST_MAX_DECO
                                                     minimum=1024)
 TRACKREPLAY_INGEST_MAX_DEPTH = env_int("TRACKREPLAY_INGEST_MAX_DEPTH", 64, minimum=2, maximum=1000)
 TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, minimum=1)
+# The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording).
+TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from sdk_bridge.api.views import IngestEventsView, ProxyReportView
+from sdk_bridge.api.views import IngestEventsView, ProxyReportView, RecordingView
 
 from .api_router import router
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/ingest/events", IngestEventsView.as_view(), name="ingest-events"),
     path("api/v1/ingest/proxy-report", ProxyReportView.as_view(), name="ingest-proxy-report"),
+    path("api/v1/ingest/recording", RecordingView.as_view(), name="ingest-recording"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -212,6 +212,8 @@ class TrackReplay:
         if ctx.options.trackreplay_mode == "record" and ctx.options.trackreplay_out:
             Path(ctx.options.trackreplay_out).write_text(json.dumps(write_har(self.exchanges), ensure_ascii=False))
         if self.uplink is not None:
+            if ctx.options.trackreplay_mode == "record":
+                self.uplink.send_recording(write_har(self.exchanges))
             self.uplink.send_report(self.stats)
             self.uplink.close()
             self.stats["uplink_failures"] = [f"{path}: {reason}" for path, _, reason in self.uplink.failed]

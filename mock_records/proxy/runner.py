@@ -68,6 +68,7 @@ def _from_database(args, folder: Path) -> None:
     path = folder / "global-mocks.json"
     path.write_text(json.dumps(mocks))
     args.global_mocks = str(path)
+    args.forward_tracking = args.forward_tracking or record.project.forward_tracking
     if not record.project.verify_upstream_tls:
         args.insecure = True  # the project chose to skip upstream certificate checks
     if not args.ignore:

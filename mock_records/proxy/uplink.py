@@ -5,6 +5,7 @@ proxy process carries nothing it does not need."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import queue
 import threading
@@ -31,12 +32,19 @@ class Uplink:
     def send_report(self, report: dict) -> None:
         self.queue.put(("/api/v1/ingest/proxy-report", report))
 
+    def send_recording(self, har: dict) -> None:
+        """The recorded exchanges, to become a new mock record (gzipped: recordings are large)."""
+        self.queue.put(("/api/v1/ingest/recording", har))
+
     def close(self, wait: float = 20.0) -> None:
         self.queue.put(None)
         self.thread.join(wait)
 
     def _post(self, path: str, payload: dict) -> None:
-        request = urllib.request.Request(self.base + path, data=json.dumps(payload).encode(), method="POST",
+        data = json.dumps(payload).encode()
+        if len(data) > 64 * 1024:
+            data = gzip.compress(data, compresslevel=5)
+        request = urllib.request.Request(self.base + path, data=data, method="POST",
                                          headers={"Content-Type": "application/json",
                                                   "Authorization": f"Bearer {self.token}"})
         with urllib.request.urlopen(request, timeout=self.timeout) as answer:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, permissions, serializers, status
@@ -9,8 +10,9 @@ from rest_framework.views import APIView
 from accounts.models import Role, hash_token
 from trackreplay.api import ScopedModelSerializer, ScopedModelViewSet
 
-from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report
-from ..limits import DecodeError
+from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report, store_recording
+from ..limits import DecodeError, Limits
+from ..wire import GZIP_MAGIC, check_body, gunzip, load_json, maybe_gunzip
 from ..models import EndpointRule
 
 
@@ -90,11 +92,42 @@ class ProxyReportView(APIView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc)})
     def post(self, request):
+        limits = ingest_limits()
+        body = request._request.read(limits.max_body_bytes + 1)
         try:
-            flags = store_proxy_report(request.auth.run, request.data)
+            check_body(body, limits)
+            flags = store_proxy_report(request.auth.run, load_json(maybe_gunzip(body, limits), limits))
         except DecodeError as exc:
             return Response({"error": exc.reason, "limit": None}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"health_flags": flags})
+
+
+class RecordingView(APIView):
+    """POST the HAR a record-mode proxy wrote: it becomes a new mock record of the run's project."""
+
+    authentication_classes = [RunTokenAuthentication]
+    permission_classes = [HasRunToken]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc),
+                                                           413: OpenApiResponse(ErrorDoc)})
+    def post(self, request):
+        from mock_records.har import HarError
+
+        limit = settings.TRACKREPLAY_RECORDING_MAX_BYTES
+        body = request._request.read(limit + 1)
+        if len(body) > limit:
+            return Response({"error": f"recording over TRACKREPLAY_RECORDING_MAX_BYTES={limit}",
+                             "limit": "max_body_bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if body[:2] == GZIP_MAGIC:
+            try:
+                body = gunzip(body, Limits(max_body_bytes=limit, max_decompressed_bytes=limit * 4))
+            except DecodeError as exc:
+                return Response({"error": exc.reason, "limit": exc.limit}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            mock = store_recording(request.auth.run, body)
+        except HarError as exc:
+            return Response({"error": str(exc), "limit": None}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"mock_record": mock.pk, "exchanges": mock.exchanges.count()}, status=status.HTTP_201_CREATED)
 
 
 class EndpointRuleSerializer(ScopedModelSerializer):

@@ -63,3 +63,24 @@ def test_a_bad_token_is_refused_and_said_so_in_the_stats(platform, tmp_path):
     failures = json.loads(stats.read_text())["uplink_failures"]
     assert failures and all("HTTP 401" in failure or "HTTP 403" in failure for failure in failures)
     assert not TestRecord.objects.filter(run=run).exists()
+
+
+def test_a_recording_becomes_a_new_mock_record_of_the_run(live_server, transactional_db, project_a, tmp_path):
+    from mock_records.models import MockRecord
+
+    run = f.RunFactory(project=project_a, mode="record")
+    token = RunToken.issue(run=run, name="proxy").token
+    api = Api()
+    proxy = Proxy(tmp_path, "--mode", "record", "--platform", live_server.url, "--run-token", token)
+    client = proxy.session()
+    feed = client.get(f"{api.url}/api/feed?tab=2").content
+    image = client.get(f"{api.url}/img").content
+    client.post("http://api.segment.io/v1/t", json={"type": "track", "event": "view", "userId": "u"})
+    proxy.stop()
+    api.stop()
+    record = TestRecord.objects.get(run=run)
+    mock = MockRecord.objects.get(pk=record.mock_record_id)
+    assert mock.project == project_a and mock.source == "recorded" and mock.name == f"Recorded by run #{run.pk}"
+    bodies = [e.response_body for e in mock.exchanges.order_by("order")]
+    assert bodies == [feed, image]  # byte-exact; the tracking request is an event, not an exchange
+    assert [e.name for e in record.events.all()] == ["view"]
