@@ -85,27 +85,28 @@ class ChangeError(ValueError):
 
 
 @transaction.atomic
+def _decide(change: ChangeRecord, user, *, from_status: str, to_status: str, verb: str, body) -> ChangeRecord:
+    """Move a change from one status to the next, rewriting its exchange's response with body(change, exchange)."""
+    change = ChangeRecord.objects.select_for_update().get(pk=change.pk)
+    if change.status != from_status:
+        raise ChangeError(f"the change is {change.status}, only {from_status} changes can be {verb}")
+    exchange = Exchange.objects.select_for_update().get(pk=change.exchange_id)
+    new_body = body(change, exchange)
+    exchange.response_body = new_body
+    exchange.save()
+    change.status, change.decided_by, change.decided_at = to_status, user, timezone.now()
+    change.save()
+    return change
+
+
 def apply_change(change: ChangeRecord, user=None) -> ChangeRecord:
-    change = ChangeRecord.objects.select_for_update().get(pk=change.pk)
-    if change.status != ChangeStatus.OPEN:
-        raise ChangeError(f"the change is {change.status}, only open changes can be applied")
-    exchange = Exchange.objects.select_for_update().get(pk=change.exchange_id)
-    change.previous_body = exchange.response_body
-    exchange.response_body = bytes(change.suggested_body)
-    exchange.save()
-    change.status, change.decided_by, change.decided_at = ChangeStatus.APPLIED, user, timezone.now()
-    change.save()
-    return change
+    def suggested(change, exchange):
+        change.previous_body = exchange.response_body  # kept, so withdrawing can restore it
+        return bytes(change.suggested_body)
+    return _decide(change, user, from_status=ChangeStatus.OPEN, to_status=ChangeStatus.APPLIED, verb="applied",
+                   body=suggested)
 
 
-@transaction.atomic
 def withdraw_change(change: ChangeRecord, user=None) -> ChangeRecord:
-    change = ChangeRecord.objects.select_for_update().get(pk=change.pk)
-    if change.status != ChangeStatus.APPLIED:
-        raise ChangeError(f"the change is {change.status}, only applied changes can be withdrawn")
-    exchange = Exchange.objects.select_for_update().get(pk=change.exchange_id)
-    exchange.response_body = bytes(change.previous_body or b"")
-    exchange.save()
-    change.status, change.decided_by, change.decided_at = ChangeStatus.WITHDRAWN, user, timezone.now()
-    change.save()
-    return change
+    return _decide(change, user, from_status=ChangeStatus.APPLIED, to_status=ChangeStatus.WITHDRAWN, verb="withdrawn",
+                   body=lambda change, exchange: bytes(change.previous_body or b""))
