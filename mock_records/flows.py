@@ -10,6 +10,23 @@ from datetime import datetime, timezone
 from .har import ExchangeData, HarError
 
 
+def exchange_from_flow(flow) -> ExchangeData:
+    """A completed mitmproxy HTTP flow as exchange data (used for flow files and by the recording proxy)."""
+    request, response = flow.request, flow.response
+    path, _, query = request.path.partition("?")
+    started = datetime.fromtimestamp(request.timestamp_start, tz=timezone.utc) if request.timestamp_start else None
+    duration = (int((response.timestamp_end - request.timestamp_start) * 1000)
+                if response.timestamp_end and request.timestamp_start else None)
+    return ExchangeData(
+        method=request.method.upper(), scheme=request.scheme, host=request.pretty_host.lower(), port=request.port,
+        path=path or "/", query=query, request_headers=[[k, v] for k, v in request.headers.items(multi=True)],
+        request_body=request.raw_content or b"", status_code=response.status_code,
+        response_headers=[[k, v] for k, v in response.headers.items(multi=True)],
+        response_body=response.raw_content or b"", started_at=started,
+        duration_ms=duration if duration is None or duration >= 0 else None,
+    )
+
+
 def read_flows(data: bytes, name: str = "flow file") -> list[ExchangeData]:
     # mitmproxy reads every flow-file version it wrote; imported here only, so the rest stays importable
     # without it.
@@ -23,23 +40,10 @@ def read_flows(data: bytes, name: str = "flow file") -> list[ExchangeData]:
         for index, flow in enumerate(FlowReader(io.BytesIO(data)).stream()):
             if not isinstance(flow, http.HTTPFlow):
                 continue
-            request, response = flow.request, flow.response
-            if response is None:
-                raise HarError(f"{name}: flow {index} ({request.method} {request.pretty_url[:120]}) has no response")
-            started = (datetime.fromtimestamp(request.timestamp_start, tz=timezone.utc)
-                       if request.timestamp_start else None)
-            duration = (int((response.timestamp_end - request.timestamp_start) * 1000)
-                        if response.timestamp_end and request.timestamp_start else None)
-            exchanges.append(ExchangeData(
-                method=request.method.upper(), scheme=request.scheme, host=request.pretty_host.lower(),
-                port=request.port, path=request.path.split("?", 1)[0] or "/",
-                query=request.path.split("?", 1)[1] if "?" in request.path else "",
-                request_headers=[[k, v] for k, v in request.headers.items(multi=True)],
-                request_body=request.raw_content or b"", status_code=response.status_code,
-                response_headers=[[k, v] for k, v in response.headers.items(multi=True)],
-                response_body=response.raw_content or b"", started_at=started,
-                duration_ms=duration if duration is None or duration >= 0 else None,
-            ))
+            if flow.response is None:
+                raise HarError(f"{name}: flow {index} ({flow.request.method} {flow.request.pretty_url[:120]}) "
+                               "has no response")
+            exchanges.append(exchange_from_flow(flow))
     except FlowReadException as exc:
         raise HarError(f"{name}: flow {index + 1} is unreadable, truncated or corrupt ({exc})") from None
     except (ValueError, TypeError, KeyError) as exc:

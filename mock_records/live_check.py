@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .drift import compare, suggest
+from .matching import IgnoreRules, Matcher, Recorded, request_of
 from .models import ChangeRecord, ChangeStatus, Exchange, MockRecord
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,6 @@ def check_against_capture(record: MockRecord, capture: MockRecord) -> list[Chang
     """The live answers read from a capture (or later recording) run instead of calling the API: each of the
     record's exchanges is paired with the capture's answer to the same request (the replay matcher, with the
     record's ignore lists), and compared by structure."""
-    from .matching import IgnoreRules, Matcher, Recorded, Request
-
-    def request_of(exchange):
-        return Request(exchange.method, exchange.scheme, exchange.host, exchange.port, exchange.path, exchange.query,
-                       [tuple(h) for h in exchange.request_headers], exchange.request_body)
-
     captured = {e.pk: e for e in capture.exchanges.order_by("order")}
     matcher = Matcher([Recorded(pk, request_of(e)) for pk, e in captured.items()],
                       IgnoreRules.from_dict(record.project.mock_ignore, record.ignore), repeat="once")

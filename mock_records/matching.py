@@ -39,6 +39,12 @@ class Request:
         return find_header(self.headers, name)
 
 
+def request_of(exchange) -> Request:
+    """The request side of a recorded exchange: a stored Exchange or har.ExchangeData (same field names)."""
+    return Request(exchange.method, exchange.scheme, exchange.host, exchange.port, exchange.path, exchange.query,
+                   [tuple(h) for h in exchange.request_headers], exchange.request_body)
+
+
 @dataclass(slots=True)
 class Recorded:
     """A recorded exchange as far as matching cares: its request and an id to answer with."""

@@ -16,21 +16,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from scenarios.engine import canonical
 from scenarios.paths import join
 
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _canonical(value) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-
-
 def _unordered(value):
     """The same text for values equal up to key order and array order (how arrays are compared here)."""
     if value.__class__ is list:
-        return sorted((_unordered(v) for v in value), key=_canonical)
+        return sorted((_unordered(v) for v in value), key=canonical)
     if value.__class__ is dict:
         return {k: _unordered(v) for k, v in value.items()}
     return value
@@ -38,8 +33,8 @@ def _unordered(value):
 
 def _key(value) -> bytes:
     if value.__class__ is list or value.__class__ is dict:
-        return _canonical(_unordered(value))
-    return _canonical([value.__class__ is bool, value])  # True and 1 are not the same element
+        return canonical(_unordered(value))
+    return canonical([value.__class__ is bool, value])  # True and 1 are not the same element
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,10 +72,6 @@ def format_text(result: Verification, events: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(value):
-    return json.loads(json.dumps(value, default=repr))
-
-
 def format_json(result: Verification, events: list[dict]) -> str:
     data = result.to_dict()
     for anomaly in data["anomalies"]:
@@ -83,7 +79,7 @@ def format_json(result: Verification, events: list[dict]) -> str:
             anomaly["index"] = events[anomaly["index"]]["line"] - 1  # the 0-based line in the file
     data["skipped"] = [{"rule": rule.kind, "event": rule.event, "property": rule.property, "reason": reason}
                        for rule, reason in result.skipped]
-    return json.dumps(_json_safe(data), ensure_ascii=False, indent=1) + "\n"
+    return json.dumps(data, ensure_ascii=False, indent=1, default=repr) + "\n"  # repr: a value JSON cannot hold
 
 
 def format_junit(result: Verification, events: list[dict], suite: str) -> str:

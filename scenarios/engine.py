@@ -382,9 +382,9 @@ def _describe(rule: RuleSpec, path: str, actual, expected, extra) -> tuple[Any, 
         return params["values"], f"{path} = {shown} is not one of {params['values']!r}"
     if kind in ("range", "length"):
         bounds = {k: params[k] for k in ("min", "max") if params.get(k) is not None}
-        measured = f"length {len(actual)}" if kind == "length" else shown
         text = " and ".join(f"{'>=' if k == 'min' else '<='} {v}" for k, v in bounds.items())
-        return bounds, f"{path} = {measured if kind == 'range' else shown + ' (' + measured + ')'} is not {text}"
+        measured = f" (length {len(actual)})" if kind == "length" else ""
+        return bounds, f"{path} = {shown}{measured} is not {text}"
     if kind == "regex":
         return params["pattern"], f"{path} = {shown} does not match /{params['pattern']}/"
     if kind == "baseline":
@@ -426,7 +426,7 @@ class Verifier:
         raw: list[tuple] = []
         programs: dict[str, _EventProgram] = {}
         first_seen: dict[str, int] = {}
-        counts: Counter = Counter()
+        positions: dict[str, list[int]] = {}  # the event's indexes, in order (counts, per-event rules)
         names: list[str] = []
         for index, event in enumerate(events):
             name = event.get("event")
@@ -434,8 +434,9 @@ class Verifier:
             if program is None:
                 program = programs[name] = self.program(name)
                 first_seen[name] = index
+                positions[name] = []
                 names.append(name)
-            counts[name] += 1
+            positions[name].append(index)
             check = program.check
             if check is not None:
                 props = event.get("properties")
@@ -446,10 +447,12 @@ class Verifier:
             rule = programs[name].rules[number]
             described_expected, message = _describe(rule, path, actual, expected, extra)
             anomalies.append(Anomaly(name, index, rule, path, described_expected, actual, message))
+        step_times = {s.get("step"): s.get("at") for s in steps or () if isinstance(s, dict)}
         for name, program in programs.items():
             if program.per_event:
-                anomalies.extend(self._per_event(name, program, events, steps))
-        required_names = self._record_level(events, counts, first_seen, anomalies)
+                anomalies.extend(self._per_event(name, program, events, positions[name], step_times))
+        counts = {name: len(indexes) for name, indexes in positions.items()}
+        required_names = self._record_level(counts, first_seen, anomalies)
         judged = names + [n for n in required_names if n not in first_seen]
         failed_set = {a.event for a in anomalies if a.rule.strength == STRONG}
         failed = [n for n in judged if n in failed_set]
@@ -457,10 +460,8 @@ class Verifier:
         skipped = [s for program in programs.values() for s in program.skipped]
         return Verification(anomalies, judged, failed, skipped)
 
-    def _per_event(self, name, program, events, steps) -> list[Anomaly]:
+    def _per_event(self, name, program, events, indexes, step_times) -> list[Anomaly]:
         found = []
-        indexes = [i for i, e in enumerate(events) if e.get("event") == name]
-        step_times = {s.get("step"): s.get("at") for s in steps or () if isinstance(s, dict)}
         for _, rule in program.per_event:
             if rule.kind == "duplicate":
                 window = rule.params.get("window_ms", 1000)
@@ -499,7 +500,7 @@ class Verifier:
                                                  f"(window {window} ms)"))
         return found
 
-    def _record_level(self, events, counts, first_seen, anomalies) -> list[str]:
+    def _record_level(self, counts, first_seen, anomalies) -> list[str]:
         """count, absent and order rules; returns the event names the scenario requires."""
         required = []
         for rule in self.event_rules:

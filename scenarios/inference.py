@@ -20,10 +20,11 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .engine import ApiResponse, canonical, json_type
-from .paths import EACH, MISSING, format_key, values
+from .paths import MISSING, format_key, parse, values
 from .rulebook import STRONG, WEAK, RuleSpec
 
 MAX_ENUM = 12
@@ -54,7 +55,7 @@ def _digits_range(lengths) -> str:
     return f"{{{low}}}" if low == high else f"{{{low},{high}}}"
 
 
-def _shape_regex(samples: list[str]) -> tuple[str, str] | None:
+def shape_regex(samples: list[str]) -> tuple[str, str] | None:
     """(pattern, shape name) that every sample fully matches and that generalises beyond them, or None."""
     if not samples:
         return None
@@ -161,6 +162,10 @@ class Inferrer:
         self.api = api or []
         self.plan = plan or {}
         self.rules: list[RuleSpec] = []
+
+    @cached_property
+    def api_index(self) -> _ApiIndex:
+        return _ApiIndex(self.api)  # once per inference, not once per event
 
     def run(self) -> list[RuleSpec]:
         names: list[str] = []
@@ -345,7 +350,7 @@ class Inferrer:
             add(RuleSpec("range", name, path, params=_numeric_range(numbers),
                          evidence={**evidence, "min": min(numbers), "max": max(numbers)}))
         elif kind == "string":
-            shape = _shape_regex(typed)
+            shape = shape_regex(typed)
             if shape:
                 pattern, shape_name = shape
                 add(RuleSpec("regex", name, path, params={"pattern": pattern}, evidence={**evidence, "shape": shape_name}))
@@ -410,7 +415,7 @@ class Inferrer:
     def _api_rules(self, name, paths: dict[str, _Samples], volatile):
         if not self.api:
             return
-        index = _ApiIndex(self.api)
+        index = self.api_index
         plain = {}
         for path, samples in paths.items():
             values_ = [v for _, _, v in samples.values]
@@ -491,7 +496,7 @@ class _ApiIndex:
         prefix = field_path[: field_path.rindex("[]") + 2]
         candidates: dict[str, dict] = {}
         for body in self.bodies[api_key]:
-            for element in (v for _, v in values(body, _segments(prefix)) if v is not MISSING):
+            for element in (v for _, v in values(body, parse(prefix)) if v is not MISSING):
                 if element.__class__ is not dict:
                     continue
                 target = dict(_scalar_fields(element, ""))
@@ -506,11 +511,6 @@ class _ApiIndex:
             if all(table.get((k.__class__ is str, k), MISSING) == t for k, t in zip(key_values, target_values)):
                 found.append(f"{prefix}.{sibling}")
         return found
-
-
-def _segments(path: str):
-    from .paths import parse
-    return parse(path)
 
 
 def _scalar_fields(node, prefix: str):
@@ -560,5 +560,3 @@ def infer(records: list[list[dict]], *, api: list[ApiResponse] | None = None,
           plan: dict[str, PlanEvent] | None = None) -> list[RuleSpec]:
     return Inferrer(records, api, plan).run()
 
-
-__all__ = ["PlanEvent", "infer", "EACH"]

@@ -7,7 +7,7 @@ import copy
 import math
 from typing import Any
 
-from .inference import _shape_regex
+from .inference import shape_regex
 from .paths import MISSING
 from .rulebook import WEAK, RuleError, RuleSpec, compile_regex, validate
 
@@ -107,7 +107,7 @@ def repair(rule: RuleSpec, action: str, actual: Any = None, *, pattern: str | No
             seen = [v for v in (rule.evidence.get("values") or []) if isinstance(v, str)]
             if isinstance(actual, str):
                 seen.append(actual)
-            shape = _shape_regex(seen)
+            shape = shape_regex(seen)
             if not shape:
                 raise RuleError("no pattern given and none generalises the values seen; give one")
             pattern = shape[0]

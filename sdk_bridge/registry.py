@@ -73,7 +73,6 @@ _GIF = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00
 SUCCESS_ANSWERS = {
     "sensorsdata": (200, "text/plain", b""),
     "segment": (200, "application/json", b'{"success": true}'),
-    "rudderstack": (200, "text/plain", b"OK"),
     "mixpanel": (200, "text/plain", b"1"),
     "amplitude": (200, "application/json", b'{"code": 200}'),
     "ga4": (204, "", b""),

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from mitmproxy import ctx, http
 
+from mock_records.flows import exchange_from_flow
 from mock_records.har import ExchangeData, read_har, write_har
-from mock_records.matching import IgnoreRules, Matcher, Recorded, Request
+from mock_records.matching import IgnoreRules, Matcher, Recorded, Request, request_of
 from mock_records.proxy.uplink import Uplink
 from mock_records.resolution import CannedAnswer, Resolver
 from sdk_bridge.limits import DecodeError
@@ -36,7 +37,7 @@ CONTROL_HOST = "trackreplay.control"
 REFRESHED_HEADERS = ("date",)
 
 
-def _request_of(flow: http.HTTPFlow) -> Request:
+def _incoming(flow: http.HTTPFlow) -> Request:
     request = flow.request
     path, _, query = request.path.partition("?")
     return Request(request.method, request.scheme, request.pretty_host, request.port, path or "/", query,
@@ -78,9 +79,8 @@ class TrackReplay:
             exchanges = read_har(har.read_bytes(), str(har)) if options.trackreplay_har else []
             self.recorded = exchanges
             ignore = IgnoreRules.from_dict(json.loads(options.trackreplay_ignore)) if options.trackreplay_ignore else None
-            matcher = Matcher([Recorded(index, Request(e.method, e.scheme, e.host, e.port, e.path, e.query,
-                                                       [tuple(h) for h in e.request_headers], e.request_body))
-                               for index, e in enumerate(exchanges)], ignore, repeat=options.trackreplay_repeat)
+            matcher = Matcher([Recorded(index, request_of(e)) for index, e in enumerate(exchanges)], ignore,
+                              repeat=options.trackreplay_repeat)
             mocks = []
             if options.trackreplay_global:
                 for item in json.loads(Path(options.trackreplay_global).read_text()):
@@ -158,7 +158,7 @@ class TrackReplay:
             flow.metadata["trackreplay_tracking"] = True
 
     def _replay(self, flow: http.HTTPFlow) -> None:
-        answer = self.resolver.resolve(_request_of(flow))
+        answer = self.resolver.resolve(_incoming(flow))
         if answer.kind == "global":
             mock = answer.global_mock
             flow.response = http.Response.make(mock.status_code, mock.body, [(k.encode(), v.encode()) for k, v in mock.headers])
@@ -191,14 +191,7 @@ class TrackReplay:
             return
         if flow.request.pretty_host == CONTROL_HOST or flow.response is None:
             return
-        request, response = flow.request, flow.response
-        path, _, query = request.path.partition("?")
-        item = ExchangeData(
-            request.method.upper(), request.scheme, request.pretty_host.lower(), request.port, path or "/", query,
-            [[k, v] for k, v in request.headers.items(multi=True)], request.raw_content or b"", response.status_code,
-            [[k, v] for k, v in response.headers.items(multi=True)], response.raw_content or b"",
-            duration_ms=int((response.timestamp_end - request.timestamp_start) * 1000)
-            if response.timestamp_end and request.timestamp_start else None)
+        item = exchange_from_flow(flow)
         self.exchanges.append(item)
         self.stats["recorded"] += 1
         if ctx.options.trackreplay_out:

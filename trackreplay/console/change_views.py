@@ -38,7 +38,7 @@ def change_detail(request, project_slug, pk):
 @login_required
 @require_POST
 def decide(request, project_slug, pk, decision):
-    project = _editor_project(request, project_slug)
+    project, _ = _editor_project(request, project_slug)
     if decision not in ("apply", "withdraw"):
         raise Http404("Unknown decision")
     change = get_object_or_404(ChangeRecord, pk=pk, exchange__mock_record__project=project)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.scoping import project_of
 
-from .views import _context, _editor_project, _member_project, _page_or_404
+from .views import _context, _editor_project, _page_or_404
 
 
 def form_for(page, data=None, instance=None):
@@ -33,14 +33,13 @@ def edit(request, project_slug, page_slug, pk):
     page = _page_or_404(page_slug)
     if not page.editable:
         raise Http404("Not editable")
-    project = _editor_project(request, project_slug)
+    project, role = _editor_project(request, project_slug)
     obj = _object(page, project, pk)
     form = form_for(page, request.POST if request.method == "POST" else None, obj)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, f"Saved {obj}.")
         return redirect(reverse("console-detail", args=[project.slug, page.slug, obj.pk]))
-    _, role = _member_project(request, project_slug)
     return render(request, "console/edit.html", _context(request, project, role, page=page, obj=obj, form=form))
 
 
@@ -49,11 +48,10 @@ def create(request, project_slug, page_slug):
     page = _page_or_404(page_slug)
     if not page.creatable:
         raise Http404("Not creatable here")
-    project = _editor_project(request, project_slug)
+    project, role = _editor_project(request, project_slug)
     form = form_for(page, request.POST if request.method == "POST" else None, page.model(project=project))
     if request.method == "POST" and form.is_valid():
         obj = form.save()
         messages.success(request, f"Created {obj}.")
         return redirect(reverse("console-detail", args=[project.slug, page.slug, obj.pk]))
-    _, role = _member_project(request, project_slug)
     return render(request, "console/edit.html", _context(request, project, role, page=page, obj=None, form=form))

@@ -51,7 +51,7 @@ def report_detail(request, project_slug, pk):
 @login_required
 @require_POST
 def repair(request, project_slug, pk, anomaly_pk):
-    project = _editor_project(request, project_slug)
+    project, _ = _editor_project(request, project_slug)
     anomaly = get_object_or_404(Anomaly.objects.select_related("report"), pk=anomaly_pk, report_id=pk,
                                 report__project=project)
     action = request.POST.get("action", "")

@@ -47,7 +47,7 @@ def scenario_detail(request, project_slug, pk):
 @login_required
 @require_POST
 def edit_rule(request, project_slug, pk, rule_pk):
-    project = _editor_project(request, project_slug)
+    project, _ = _editor_project(request, project_slug)
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
     rule = get_object_or_404(Rule, pk=rule_pk, version=scenario.current_version_id)
     try:
@@ -82,7 +82,7 @@ def edit_rule(request, project_slug, pk, rule_pk):
 @login_required
 @require_POST
 def infer(request, project_slug, pk):
-    project = _editor_project(request, project_slug)
+    project, _ = _editor_project(request, project_slug)
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
     ids = [int(i) for i in request.POST.getlist("records") if i.isdigit()]
     records = list(TestRecord.objects.filter(project=project, pk__in=ids))

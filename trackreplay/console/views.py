@@ -46,12 +46,12 @@ def _member_project(request, slug: str) -> tuple[Project, str]:
 CAN_EDIT = (Role.ADMIN, Role.QA)  # who changes rules and repairs them in the console
 
 
-def _editor_project(request, slug: str) -> Project:
-    """The project, for a member allowed to change rules; 404 otherwise (as for non-members)."""
+def _editor_project(request, slug: str) -> tuple[Project, str]:
+    """The project and role, for a member allowed to change rules; 404 otherwise (as for non-members)."""
     project, role = _member_project(request, slug)
     if role not in CAN_EDIT:
         raise Http404("Only QA engineers and admins change rules")
-    return project
+    return project, role
 
 
 def detail_url(project: Project, obj: Model) -> str | None:
