@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
 
+    from device_agent.play import add_parser as add_play
     from mock_records.proxy.runner import add_parser as add_proxy
     from scenarios.cli import add_parsers as add_infer_verify
     from sdk_bridge.cli import add_parser as add_decode
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decode(sub)
     add_infer_verify(sub)
     add_proxy(sub)
+    add_play(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

@@ -29,6 +29,7 @@ from mock_records.har import ExchangeData, read_har, write_har
 from mock_records.matching import IgnoreRules, Matcher, Recorded, Request, request_of
 from mock_records.proxy.uplink import Uplink
 from mock_records.resolution import CannedAnswer, Resolver
+from mock_records.scope import MockScope
 from sdk_bridge.limits import DecodeError
 from sdk_bridge.registry import SUCCESS_ANSWERS, decode_request, find_decoder
 from sdk_bridge.wire import TrackingRequest
@@ -51,8 +52,10 @@ class TrackReplay:
         self.step: int | None = None
         self._stats_written = 0.0
         self.uplink: Uplink | None = None
-        self.stats = {"mode": "", "served": 0, "global": 0, "misses": [], "tracking_requests": 0, "events": 0,
-                      "decode_errors": [], "recorded": 0}
+        self.scope = MockScope("all")
+        self.stats = {"mode": "", "scope": "all", "served": 0, "global": 0, "misses": [], "tracking_requests": 0,
+                      "events": 0, "decode_errors": [], "recorded": 0, "passed_through": 0,
+                      "passed_through_urls": []}
 
     def load(self, loader) -> None:
         loader.add_option("trackreplay_mode", str, "capture", "record, replay or capture")
@@ -67,10 +70,15 @@ class TrackReplay:
         loader.add_option("trackreplay_forward_tracking", bool, False, "also forward tracking requests upstream")
         loader.add_option("trackreplay_platform", str, "", "platform URL to send events and the report to")
         loader.add_option("trackreplay_run_token", str, "", "the run's token (trr_...) for the platform")
+        loader.add_option("trackreplay_scope", str, "all", "what is recorded and replayed: all, api, or "
+                          "comma-separated host and path patterns (tracking requests are always taken)")
 
     def configure(self, updated) -> None:
         options = ctx.options
         self.stats["mode"] = options.trackreplay_mode
+        if "trackreplay_scope" in updated:
+            self.scope = MockScope.parse(options.trackreplay_scope)
+            self.stats["scope"] = str(self.scope)
         if options.trackreplay_platform and options.trackreplay_run_token and self.uplink is None:
             self.uplink = Uplink(options.trackreplay_platform, options.trackreplay_run_token)
         if options.trackreplay_mode == "replay" and ({"trackreplay_har", "trackreplay_mode", "trackreplay_global",
@@ -104,8 +112,23 @@ class TrackReplay:
         if found is not None:
             self._track(flow, tracking, found[0].NAME)
             return
+        if not self._in_scope(flow):
+            self._pass_through(flow)
+            return
         if ctx.options.trackreplay_mode == "replay" and self.resolver is not None:
             self._replay(flow)
+
+    def _in_scope(self, flow: http.HTTPFlow) -> bool:
+        request = flow.request
+        return self.scope.covers(request.pretty_host, request.path, request.headers.items(multi=True))
+
+    def _pass_through(self, flow: http.HTTPFlow) -> None:
+        # The app's own code (documents, scripts, styles...) on the web: always the live build, never a record.
+        flow.metadata["trackreplay_out_of_scope"] = True
+        self.stats["passed_through"] += 1
+        if len(self.stats["passed_through_urls"]) < 200:
+            self.stats["passed_through_urls"].append(f"{flow.request.method} {flow.request.pretty_url[:300]}")
+        self._write_stats()
 
     def _control(self, flow: http.HTTPFlow) -> None:
         parts = flow.request.path.strip("/").split("/")
@@ -188,6 +211,8 @@ class TrackReplay:
 
     def response(self, flow: http.HTTPFlow) -> None:
         if ctx.options.trackreplay_mode != "record" or flow.metadata.get("trackreplay_tracking"):
+            return
+        if flow.metadata.get("trackreplay_out_of_scope"):
             return
         if flow.request.pretty_host == CONTROL_HOST or flow.response is None:
             return

@@ -30,6 +30,7 @@ def command(args, folder: Path) -> list[str]:
         "trackreplay_stats": args.stats or "", "trackreplay_ignore": args.ignore or "",
         "trackreplay_global": args.global_mocks or "",
         "trackreplay_platform": args.platform or "", "trackreplay_run_token": args.run_token or "",
+        "trackreplay_scope": ",".join(args.scope or []) or "all",
         # One CA for the platform and every proxy: a device trusts it once (see mock_records/ca.py).
         "confdir": args.confdir or str(default_confdir()),
     }
@@ -82,6 +83,13 @@ def _from_database(args, folder: Path) -> None:
 
 
 def run(args) -> int:
+    from mock_records.scope import MockScope, ScopeError
+
+    try:
+        MockScope.parse(args.scope)
+    except ScopeError as exc:
+        print(f"trackreplay proxy: --scope: {exc}", file=sys.stderr)
+        return 2
     if args.mode == "replay" and not (args.har or args.mock_record):
         print("trackreplay proxy: replay needs --har FILE or --mock-record ID", file=sys.stderr)
         return 2
@@ -119,6 +127,9 @@ def add_parser(sub) -> None:
                         help="replay: what unmatched requests get (default: the record's policy, else 404)")
     parser.add_argument("--repeat", choices=["last", "cycle", "once"], default="last",
                         help="replay: what repeated identical requests get once the recorded answers run out")
+    parser.add_argument("--scope", action="append", metavar="SCOPE",
+                        help="what is recorded and replayed: all (default), api (fetch/XHR calls only, for web apps), "
+                             "or host and path patterns (api.shop.example, /api/*); repeatable")
     parser.add_argument("--platform", metavar="URL", help="send events and the proxy report to this platform")
     parser.add_argument("--run-token", metavar="TOKEN", help="the run's token (trr_...), with --platform")
     parser.add_argument("--forward-tracking", action="store_true", help="also send tracking requests upstream")
