@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -101,21 +102,65 @@ class Device(ProjectScoped):
 
 
 class Script(ProjectScoped):
-    """A UI flow: the steps a device performs for one test case (tap, input, swipe, wait, assert)."""
+    """A flow: the steps a device performs for one test case, as YAML (docs/flows.md), or a Python file
+    that YAML flows call with `python:`. Flows include each other by `path` (`run_flow: login.yaml`)."""
 
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scripts",
                                 help_text="The project it belongs to.")
     name = models.CharField(max_length=200, help_text="What the flow does, e.g. 'Browse and add to cart'.")
+    path = models.CharField(max_length=200, help_text="File name other flows include it by, e.g. 'login.yaml' "
+                                                      "(.yaml for flows, .py for Python steps).")
     platform = models.CharField(max_length=8, choices=Platform.choices, help_text="Platform the flow targets.")
-    flow = models.JSONField(default=list, blank=True,
-                            help_text="Steps: [{\"action\": \"tap\", \"selector\": {...}, \"optional\": false}, ...].")
+    source = models.TextField(blank=True, help_text="The flow as YAML (or Python for a .py file); see docs/flows.md.")
     description = models.TextField(blank=True, help_text="Notes for whoever maintains the flow.")
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "path"], name="script_unique_path",
+                                    violation_error_message="The project already has a script with this file name.")]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_python(self) -> bool:
+        return self.path.endswith(".py")
+
+    def bundle(self) -> dict[str, str]:
+        """This script's source with every other script of the project, by path: what a device needs to run
+        it (run_flow and python steps find their files here)."""
+        sources = dict(Script.objects.filter(project_id=self.project_id).exclude(pk=self.pk)
+                       .values_list("path", "source"))
+        sources[self.path] = self.source
+        return sources
+
+    def parse(self, *, env: dict | None = None, app: str | None = None):
+        """The flow as the agent will read it; FlowError (file, line, reason) when it cannot run."""
+        from device_agent.flows import parse_flow
+
+        sources = self.bundle()
+        return parse_flow(self.source, file=self.path, env=env, app=app, sources=sources)
+
+    def clean(self) -> None:
+        from device_agent.flows import FlowError
+
+        super().clean()
+        errors = {}
+        if self.path and (not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*\.(ya?ml|py)", self.path)
+                          or ".." in self.path.split("/")):
+            errors["path"] = "A file name such as 'login.yaml' or 'checkout.py' (letters, digits, _ . - /)."
+        elif self.path and not self.is_python:
+            try:
+                self.parse()
+            except FlowError as exc:
+                errors["source"] = f"line {exc.line}: {exc.reason}" if exc.line and exc.file == self.path else str(exc)
+        elif self.path and self.is_python:
+            try:
+                compile(self.source, self.path, "exec")
+            except SyntaxError as exc:
+                errors["source"] = f"line {exc.lineno}: {exc.msg}"
+        if errors:
+            raise ValidationError(errors)
 
 
 class Task(ProjectScoped):
@@ -133,6 +178,16 @@ class Task(ProjectScoped):
                                         related_name="+", help_text="Known-good record to diff replays with.")
     device_selector = models.JSONField(default=dict, blank=True,
                                        help_text="Which devices may run it: {\"platform\": ..., \"labels\": [...]}.")
+    app = models.CharField(max_length=500, blank=True,
+                           help_text="Run the flow on this app instead of the flow's own app: (a start URL, "
+                                     "package name or bundle id); picks its variables under apps:.")
+    env = models.JSONField(default=dict, blank=True, help_text="Flow variables for this task, over the flow's env:.")
+    mock_scope = models.CharField(
+        max_length=1000, blank=True,
+        help_text="What is recorded and replayed, comma-separated: empty for the platform's default (web: API "
+                  "calls only; phones: everything), 'all', or host and path patterns (api.shop.example, /api/*).")
+    time_cap = models.PositiveIntegerField(default=900, help_text="Seconds a run may take before it is stopped "
+                                                                  "and marked (recording ends early).")
     enabled = models.BooleanField(default=True, help_text="Disabled tasks are skipped when their group fires.")
 
     class Meta:
@@ -198,6 +253,8 @@ class TaskGroup(ProjectScoped):
         """Create, update or remove the beat PeriodicTask so it matches cron, time zone and enabled."""
         from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+        from trackreplay.celery import Queue, queue_name
+
         if not self.cron:
             if self.periodic_task_id:
                 PeriodicTask.objects.filter(pk=self.periodic_task_id).delete()
@@ -215,7 +272,7 @@ class TaskGroup(ProjectScoped):
             "crontab": schedule,
             "args": json.dumps([self.pk]),
             "enabled": self.enabled,
-            "queue": "default",
+            "queue": queue_name(Queue.DEFAULT),
         }
         if self.periodic_task_id:
             PeriodicTask.objects.filter(pk=self.periodic_task_id).update(**fields)
@@ -234,6 +291,7 @@ class RunMode(models.TextChoices):
 class RunStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
+    VERIFYING = "verifying"
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
@@ -267,7 +325,16 @@ class Run(ProjectScoped):
                                      related_name="+")
     started_at = models.DateTimeField(null=True, blank=True, help_text="When the device began the script.")
     finished_at = models.DateTimeField(null=True, blank=True, help_text="When the run reached a final state.")
-    error = models.TextField(blank=True, help_text="Why the run ended in error.")
+    error = models.TextField(blank=True, help_text="Why the run failed or ended in error.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                            help_text="The agent holds the device until then; heartbeats extend it.")
+    timeline = models.JSONField(default=list, blank=True, editable=False,
+                                help_text="Steps as the device ran them: index, action, label, outcome, times, error.")
+    step_count = models.PositiveIntegerField(default=0, editable=False, help_text="Steps in the flow.")
+    logs = models.JSONField(default=list, blank=True, editable=False,
+                            help_text="The device's log lines during the run (browser console, logcat).")
+
+    FINAL = ("passed", "failed", "error", "cancelled")
 
     class Meta:
         ordering = ["-created_at"]
@@ -275,3 +342,25 @@ class Run(ProjectScoped):
 
     def __str__(self) -> str:
         return f"Run #{self.pk} of {self.task}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+
+class RunScreenshot(models.Model):
+    """The screen after one step of a run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="screenshots")
+    step = models.PositiveIntegerField(help_text="1-based step index.")
+    image = models.FileField(upload_to="runs/screenshots/%Y/%m/")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    PROJECT_PATH = "run__project"
+
+    class Meta:
+        ordering = ["run", "step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="runscreenshot_unique_step")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} step {self.step}"

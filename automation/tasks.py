@@ -15,3 +15,25 @@ log = logging.getLogger(__name__)
 def run_task_group(task_group_id: int) -> None:
     runs = enqueue_task_group(task_group_id)
     log.info("task group %s fired: %d runs queued", task_group_id, len(runs))
+
+
+@shared_task(name="automation.tasks.housekeeping", ignore_result=True, expires=60)
+def housekeeping() -> None:
+    """Every 15 s on beat: runs of agents that stopped answering fail and free their devices; waiting runs
+    get devices."""
+    from .lifecycle import housekeeping as run_housekeeping
+
+    result = run_housekeeping()
+    if result["expired"] or result["dispatched"]:
+        log.info("housekeeping: leases expired %s, dispatched %s", result["expired"], result["dispatched"])
+
+
+@shared_task(name="automation.tasks.verify_run", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def verify_run(run_id: int) -> None:
+    """A finished run's record verified into a report (at least once: verifying twice stores one report,
+    the second delivery finds the run no longer verifying)."""
+    from .lifecycle import verify_run as verify
+
+    run = verify(run_id)
+    if run is not None:
+        log.info("run %s verified: %s %s", run_id, run.status, run.error)

@@ -9,7 +9,9 @@ run's timeline and on its events are the same in every run of the flow. No Djang
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,12 +186,18 @@ TOP_KEYS = ("name", "app", "env", "apps", "steps")
 # -- reading --------------------------------------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, file: str, variables: dict[str, str], stack: tuple[str, ...], base: Path | None):
+    def __init__(self, file: str, variables: dict[str, str], stack: tuple[str, ...], base: Path | None,
+                 sources: Mapping[str, str] | None = None):
         self.file = file
         self.variables = variables
         self.stack = stack
         self.base = base
+        self.sources = sources
         self.steps: list[Step] = []
+
+    def sibling(self, name: str) -> str:
+        """A file named by run_flow or python, as a key of `sources` (relative to the including file)."""
+        return posixpath.normpath(posixpath.join(posixpath.dirname(self.file), name))
 
     def fail(self, node, reason: str) -> FlowError:
         line = node.start_mark.line + 1 if node is not None else None
@@ -358,6 +366,13 @@ class _Reader:
             raise self.fail(value_node, str(exc)) from None
 
     def locate_script(self, step: Step, node) -> None:
+        step.params.setdefault("function", "run")
+        if self.sources is not None:
+            key = self.sibling(step.params["file"])
+            if not key.endswith(".py") or key not in self.sources:
+                raise self.fail(node, f"python: no script {step.params['file']!r} in this project")
+            step.params["file"] = key
+            return
         path = Path(step.params["file"])
         if not path.is_absolute():
             if self.base is None:
@@ -366,7 +381,6 @@ class _Reader:
         if path.suffix != ".py" or not path.is_file():
             raise self.fail(node, f"python: {step.params['file']}: no such .py file (looked in {path.parent})")
         step.params["file"] = str(path.resolve())
-        step.params.setdefault("function", "run")
 
     def append(self, step: Step, node) -> None:
         if len(self.steps) >= MAX_STEPS:
@@ -374,22 +388,32 @@ class _Reader:
         self.steps.append(step)
 
     def include(self, step: Step, node, extra: dict) -> None:
-        if self.base is None:
+        name = step.params["file"]
+        if self.sources is not None:
+            key = self.sibling(name)
+            if key not in self.sources:
+                known = ", ".join(sorted(k for k in self.sources if not k.endswith(".py"))) or "none"
+                raise self.fail(node, f"run_flow: no flow {name!r} in this project (flows: {known})")
+            where, text = key, self.sources[key]
+        elif self.base is None:
             raise self.fail(node, "run_flow needs the flow to be read from a file (its folder is where "
                                   "included flows are looked for)")
-        path = (self.base / step.params["file"]).resolve()
-        if str(path) in self.stack:
-            chain = " -> ".join(Path(p).name for p in (*self.stack, str(path)))
+        else:
+            path = (self.base / name).resolve()
+            if not path.is_file():
+                raise self.fail(node, f"run_flow: {name}: no such file (looked in {self.base})")
+            where, text = str(path), None
+        if where in self.stack:
+            chain = " -> ".join(Path(p).name for p in (*self.stack, where))
             raise self.fail(node, f"run_flow includes itself: {chain}")
         variables = dict(self.variables)
         if "env" in extra:
-            env_node = extra["env"]
-            for key, key_node, value_node in self.mapping(env_node, "run_flow env"):
+            for key, key_node, value_node in self.mapping(extra["env"], "run_flow env"):
                 variables[key] = _env_value(self, key, value_node)
-        if not path.is_file():
-            raise self.fail(node, f"run_flow: {step.params['file']}: no such file (looked in {self.base})")
-        text = _read_text(path, self.file, step.line)
-        inner = _read(text, str(path), variables, (*self.stack, str(path)), path.parent, included=True)
+        if text is None:
+            text = _read_text(Path(where), self.file, step.line)
+        base = Path(where).parent if self.sources is None else None
+        inner = _read(text, where, variables, (*self.stack, where), base, included=True, sources=self.sources)
         for inner_step in inner:
             self.append(inner_step, node)
 
@@ -430,11 +454,12 @@ def _compose(text: str, file: str):
 
 
 def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...], base: Path | None, *,
-          included: bool = False, app: str | None = None, header: dict | None = None) -> list[Step]:
+          included: bool = False, app: str | None = None, header: dict | None = None,
+          sources: Mapping[str, str] | None = None) -> list[Step]:
     root = _compose(text, file)
     if root is None:
         raise FlowError(file, None, "the file is empty")
-    reader = _Reader(file, {}, stack, base)
+    reader = _Reader(file, {}, stack, base, sources)
     if isinstance(root, yaml.SequenceNode):  # a bare list of steps: handy for included flows
         pairs = [("steps", root, root)]
     else:
@@ -476,12 +501,16 @@ def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...
 
 
 def parse_flow(text: str, *, file: str = "<flow>", env: dict[str, str] | None = None, app: str | None = None,
-               base: Path | None = None) -> Flow:
+               base: Path | None = None, sources: Mapping[str, str] | None = None) -> Flow:
     """Read a flow from text. `env` overrides the flow's variables (--env K=V); `app` picks the app (and its
-    variables under apps:) instead of the flow's own; `base` is the folder run_flow files are looked in."""
+    variables under apps:) instead of the flow's own; run_flow and python files are looked up in `sources`
+    (file name -> text, the platform's scripts) or else in the folder `base`."""
     header: dict = {}
-    stack = (str((base / Path(file).name).resolve()),) if base is not None else ()
-    steps = _read(text, file, dict(env or {}), stack, base, app=app, header=header)
+    if sources is not None:
+        stack: tuple[str, ...] = (file,)
+    else:
+        stack = (str((base / Path(file).name).resolve()),) if base is not None else ()
+    steps = _read(text, file, dict(env or {}), stack, base, app=app, header=header, sources=sources)
     if not header["app"]:
         raise FlowError(file, None, "app: is missing (the start URL, Android package or iOS bundle id)")
     return Flow(name=header["name"] or Path(file).stem, app=header["app"], env=header["env"], steps=steps, file=file)

@@ -59,7 +59,8 @@ class _Stop(Exception):
     pass
 
 
-def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_result=None, on_started=None) -> dict:
+def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_result=None, on_started=None,
+         should_stop=None) -> dict:
     """Run the flow through a proxy on a driver, writing everything into out_dir. Returns the timeline.
     The proxy and the browser end whatever happens (a failed step, an exception, SIGTERM)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,8 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
         if on_started is not None:
             on_started(proxy, driver)
         player = Player(driver, flow, out_dir=out_dir, mode=options.mode, on_step=proxy.set_step,
-                        on_result=on_result, screenshots=options.screenshots, time_cap=options.time_cap)
+                        on_result=on_result, screenshots=options.screenshots, time_cap=options.time_cap,
+                        should_stop=should_stop)
         timeline = player.timeline  # filled in as the steps run: kept whatever stops them
         player.play()
     except (KeyboardInterrupt, _Stop):
@@ -188,6 +190,8 @@ def run(args) -> int:
                           screenshots=not args.no_screenshots, time_cap=args.time_cap)
 
     def show(record):
+        if record["outcome"] == "running":
+            return
         mark = {"passed": "ok", "failed": "FAILED", "skipped": "skipped"}[record["outcome"]]
         detail = f"  {record['error']}" if record["error"] else ""
         print(f"  {record['index']:>3}. {record['label']:<50} {mark}{detail}", flush=True)

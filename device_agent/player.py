@@ -35,7 +35,7 @@ class Player:
     def __init__(self, driver: Driver, flow: Flow, *, out_dir: Path | None = None, mode: str = "capture",
                  on_step: Callable[[int], None] | None = None, on_result: Callable[[dict], None] | None = None,
                  screenshots: bool = True, settle_quiet: float = 0.3, settle_timeout: float = 5.0,
-                 time_cap: float | None = None):
+                 time_cap: float | None = None, should_stop: Callable[[], bool] | None = None):
         self.driver = driver
         self.flow = flow
         self.out_dir = out_dir
@@ -47,6 +47,7 @@ class Player:
         self.settle_timeout = settle_timeout
         self.deadline = time.monotonic() + time_cap if time_cap else None
         self.time_cap = time_cap
+        self.should_stop = should_stop
         self.timeline = {"flow": flow.name, "platform": driver.platform, "mode": mode, "outcome": "running",
                          "started_at": None, "finished_at": None, "error": "", "steps": []}
 
@@ -65,6 +66,12 @@ class Player:
             timeline["steps"].append(record)
             if failed_at is not None:
                 record["error"] = f"not run: step {failed_at} failed"
+                self._report(record)
+                continue
+            if self.should_stop is not None and self.should_stop():
+                failed_at = index
+                timeline["error"] = f"stopped at step {index}: the agent is shutting down"
+                record["error"] = "not run: the agent is shutting down"
                 self._report(record)
                 continue
             if self._out_of_time():
@@ -86,6 +93,7 @@ class Player:
         record["started_at"] = now_iso()
         if self.on_step is not None:
             self.on_step(index)
+        self._report(dict(record, outcome="running"))
         error = ""
         for attempt in range(step.retry + 1):
             record["attempts"] = attempt + 1

@@ -416,19 +416,23 @@ class Inferrer:
         if not self.api:
             return
         index = self.api_index
-        plain = {}
+        plain, keys = {}, {}
         for path, samples in paths.items():
             values_ = [v for _, _, v in samples.values]
-            if any(v is MISSING or not _informative(v) for v in values_):
+            if any(v is MISSING or v.__class__ not in (str, int, float) for v in values_):
                 continue
-            plain[path] = values_
+            # Any scalar can be the key that picks the list element (tab_id 2 -> the tab named 'Fresh'), even
+            # one too small to be looked up on its own: the pairing with the target is the evidence.
+            keys[path] = values_
+            if all(_informative(v) for v in values_):
+                plain[path] = values_
         for path, values_ in plain.items():
             fields = index.fields_holding_all(values_)
             if not fields:
                 continue
             # Correlated with another property through the same list element?
             correlated = None
-            for key_path, key_values in plain.items():
+            for key_path, key_values in keys.items():
                 if key_path == path:
                     continue
                 for api_key, field_path in fields:

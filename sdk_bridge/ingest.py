@@ -123,7 +123,8 @@ def store_batch(run, batch: Batch):
 
 
 _REPORT_FIELDS = {"mode": str, "served": int, "global": int, "misses": list, "tracking_requests": int, "events": int,
-                  "decode_errors": list, "recorded": int}
+                  "decode_errors": list, "recorded": int, "scope": str, "passed_through": int,
+                  "passed_through_urls": list, "uplink_failures": list}
 
 
 def store_proxy_report(run, report) -> list[str]:
@@ -137,7 +138,11 @@ def store_proxy_report(run, report) -> list[str]:
     for key, kind in _REPORT_FIELDS.items():
         if key in report and not isinstance(report[key], kind):
             raise _bad(key, f"must be {kind.__name__}")
+    unknown = sorted(set(report) - set(_REPORT_FIELDS))
+    if unknown:
+        raise _bad("body", f"unknown fields {unknown}; known: {sorted(_REPORT_FIELDS)}")
     clean = {key: report[key] for key in _REPORT_FIELDS if key in report}
+    clean["passed_through_urls"] = clean.get("passed_through_urls", [])[:200]
     clean["misses"] = clean.get("misses", [])[:200]
     clean["decode_errors"] = clean.get("decode_errors", [])[:200]
     with transaction.atomic():
@@ -149,6 +154,13 @@ def store_proxy_report(run, report) -> list[str]:
             flags.append(HealthFlag.DECODE_ERRORS)
         TestRecord.objects.filter(pk=record.pk).update(proxy_report=clean, health_flags=flags)
     return flags
+
+
+def recording_of_run(run):
+    """The mock record a run's recording already became, if any (uploads are retried)."""
+    from mock_records.models import MockRecord
+
+    return MockRecord.objects.filter(project_id=run.project_id, name=f"Recorded by run #{run.pk}").first()
 
 
 def store_recording(run, har: bytes):

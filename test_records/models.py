@@ -19,6 +19,17 @@ class HealthFlag(models.TextChoices):
     DECODE_ERRORS = "decode_errors", "Some tracking requests could not be decoded"
     RUN_CRASHED = "run_crashed", "The run stopped before its script finished"
     CLOCK_SKEW = "clock_skew", "Client and server times disagree by more than a minute"
+    TOO_FEW_EVENTS = "too_few_events", "Fewer events than seconds of run time"
+
+    @classmethod
+    def severity(cls, flag: str) -> str:
+        """red: the record cannot be trusted as a test of the app; yellow: worth a look."""
+        return "red" if flag in cls.RED else "yellow"
+
+
+# Set after the class: members of a TextChoices cannot be listed inside its own body.
+HealthFlag.RED = frozenset({HealthFlag.MOCK_NOT_ENABLED, HealthFlag.COUNT_MISMATCH, HealthFlag.NO_EVENTS,
+                            HealthFlag.RUN_CRASHED})
 
 
 class TestRecord(ProjectScoped):

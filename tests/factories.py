@@ -209,8 +209,9 @@ class ScriptFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     name = factory.Sequence(lambda n: f"Script {n}")
+    path = factory.Sequence(lambda n: f"flow-{n}.yaml")
     platform = "android"
-    flow = factory.LazyFunction(lambda: [{"action": "launch"}])
+    source = "app: com.shop.lite\nsteps:\n  - launch\n"
 
 
 class TaskFactory(factory.django.DjangoModelFactory):

@@ -37,36 +37,88 @@ def cmd_demo(args) -> int:
 
 
 WALKTHROUGH = """
-trackreplay is starting at http://{host}:{port}/
+trackreplay is starting at http://{host}:{port}/  (the demo shop at {shop})
   1. Log in as the admin user above.
   2. Overview of the demo project: http://{host}:{port}/p/demo-shop/
   3. Tracking plan (events, properties, owners): /p/demo-shop/tracking-plan/
-  4. The recorded mock record and its exchanges (JSON bodies pretty-printed, binary shown as hex): /p/demo-shop/mock-records/
-  5. The baseline test record and its events: /p/demo-shop/test-records/
-  6. The scenario with its rules and the global scenario: /p/demo-shop/scenarios/
-  6b. A red report (build 5.4.0 sends the wrong tab_name): /p/demo-shop/reports/ -- open it, read the
-      anomaly and the recorded-vs-replayed diff, and try a repair button (it makes a new scenario version
-      and re-verifies without a device).
-  7. Task, nightly task group (02:00 Asia/Shanghai, kept in Celery beat), device, faults, channels.
-  8. The REST API and its OpenAPI docs: http://{host}:{port}/api/docs/   Django admin: /admin/
+  4. The flow, the task and the local agent's Chromium: /p/demo-shop/scripts/, /p/demo-shop/tasks/, /p/demo-shop/devices/
+  Then the demo walks the loop on real runs (printed below as they finish):
+     record (mock record, baseline, learned scenario) -> replay clean (report passes) -> replay with a
+     regression injected into the shop's front end (report fails: open it, read the anomalies and the
+     recorded-vs-replayed diff, try a repair button).
+  5. The REST API and its OpenAPI docs: http://{host}:{port}/api/docs/   Django admin: /admin/
 Stop everything with Ctrl-C.
 """
 
 
-def cmd_up(args) -> int:
-    from .supervisor import platform_children, supervise
+def _walk_when_ready(project, base_url: str, shop_url: str) -> None:
+    import threading
+    import urllib.request
 
+    from .demo import ShopControl, walk_demo
+
+    def walk():
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for _ in range(120):  # the web server and the shop start alongside this thread
+            try:
+                opener.open(f"{base_url}/healthz", timeout=2).read()
+                opener.open(f"{shop_url}api/config", timeout=2).read()
+                break
+            except OSError:
+                import time
+
+                time.sleep(1)
+        print("[demo] walking the loop on the local agent's Chromium:", flush=True)
+        try:
+            runs = walk_demo(project, base_url, ShopControl(shop_url), out=lambda line: print(f"[demo]{line}", flush=True))
+            ok = runs["record"].status == "passed" and runs["clean"] and runs["clean"].status == "passed" \
+                and runs["regression"] and runs["regression"].status == "failed"
+            print(f"[demo] {'done: the clean replay passed and the regression was caught' if ok else 'done, but not as expected: see the runs above'}",
+                  flush=True)
+        except Exception as exc:
+            print(f"[demo] the walk stopped: {exc}", flush=True)
+
+    threading.Thread(target=walk, name="demo-walk", daemon=True).start()
+
+
+def cmd_up(args) -> int:
+    import sys
+
+    from .supervisor import Child, platform_children, supervise
+
+    project = None
     if args.demo:
         rc = cmd_demo(argparse.Namespace(username=None, password=None, no_migrate=False))
         if rc:
             return rc
+        from accounts.models import Project
+
+        from .demo import DEMO_SLUG, SHOP_PORT, shop_url
+        project = Project.objects.get(slug=DEMO_SLUG)
     else:
         _django()
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
-    print(WALKTHROUGH.format(host=args.host, port=args.port), flush=True)
-    return supervise(platform_children(args.host, args.port, concurrency=args.concurrency))
+    base_url = f"http://{args.host}:{args.port}"
+    children = platform_children(args.host, args.port, concurrency=args.concurrency)
+    if project is not None:
+        from django.conf import settings
+
+        from .demo import agent_token
+
+        token = agent_token(project, settings.VAR_DIR)
+        children += [
+            Child("shop", [sys.executable, "-m", "demo.server", "--port", str(SHOP_PORT)]),
+            Child("agent", [sys.executable, "-m", "trackreplay.cli", "agent", "--url", base_url, "--name", "local",
+                            "--browsers", "1", "--state-dir", str(settings.VAR_DIR / "agent")],
+                  env={"TRACKREPLAY_AGENT_TOKEN": token}),
+        ]
+        print(WALKTHROUGH.format(host=args.host, port=args.port, shop=shop_url()), flush=True)
+        _walk_when_ready(project, base_url, shop_url())
+    else:
+        print(f"trackreplay is starting at {base_url}/  (Ctrl-C stops it)", flush=True)
+    return supervise(children)
 
 
 def cmd_manage(args) -> int:
@@ -108,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
 
+    from device_agent.agent import add_parser as add_agent
     from device_agent.play import add_parser as add_play
     from mock_records.proxy.runner import add_parser as add_proxy
     from scenarios.cli import add_parsers as add_infer_verify
@@ -117,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_infer_verify(sub)
     add_proxy(sub)
     add_play(sub)
+    add_agent(sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

@@ -148,6 +148,15 @@ TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, m
 # The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording).
 TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 
+# Runs on devices: an agent holds a device through a lease its heartbeats extend; a device unseen this long
+# is offline. TRACKREPLAY_QUEUE_PREFIX keeps one installation's (or one test session's) queues apart from
+# another's on a shared broker. TRACKREPLAY_AGENT_BROKER_URL is the broker address agents are told to use
+# when it differs from the platform's own (e.g. the platform reaches Redis on localhost, agents on the LAN).
+TRACKREPLAY_LEASE_SECONDS = env_int("TRACKREPLAY_LEASE_SECONDS", 60, minimum=5)
+TRACKREPLAY_DEVICE_OFFLINE_SECONDS = env_int("TRACKREPLAY_DEVICE_OFFLINE_SECONDS", 30, minimum=5)
+TRACKREPLAY_QUEUE_PREFIX = env_str("TRACKREPLAY_QUEUE_PREFIX", "")
+TRACKREPLAY_AGENT_BROKER_URL = env_str("TRACKREPLAY_AGENT_BROKER_URL", "")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.auth.TokenAuthentication",
@@ -206,10 +215,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = f"{TRACKREPLAY_QUEUE_PREFIX}default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed platform jobs (task groups' user-defined schedules live in the database, see automation/).
 CELERY_BEAT_SCHEDULE = {
+    "run-housekeeping": {"task": "automation.tasks.housekeeping", "schedule": 15.0},
     "check-watched-mock-records": {"task": "mock_records.tasks.check_watched",
                                    "schedule": crontab(hour=3, minute=17)},
 }

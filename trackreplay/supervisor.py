@@ -14,6 +14,7 @@ from dataclasses import dataclass
 class Child:
     name: str
     argv: list[str]
+    env: dict | None = None  # added to this process's environment
     process: subprocess.Popen | None = None
 
 
@@ -34,7 +35,8 @@ def supervise(children: list[Child], *, grace_seconds: float = 10.0) -> int:
     exit_code = 0
     try:
         for child in children:
-            child.process = subprocess.Popen(child.argv, start_new_session=True)
+            env = {**os.environ, **child.env} if child.env else None
+            child.process = subprocess.Popen(child.argv, start_new_session=True, env=env)
             print(f"[trackreplay] started {child.name} (pid {child.process.pid})", flush=True)
         while not stopping:
             for child in children:
@@ -66,9 +68,11 @@ def supervise(children: list[Child], *, grace_seconds: float = 10.0) -> int:
 
 def platform_children(host: str, port: int, *, concurrency: int = 2) -> list[Child]:
     python = sys.executable
-    from .celery import Queue
+    from django.conf import settings  # noqa: F401  (queue names read the prefix from the settings)
 
-    queues = ",".join(q.value for q in Queue)
+    from .celery import Queue, queue_name
+
+    queues = ",".join(queue_name(q) for q in Queue)
     return [
         Child("web", [python, "-m", "django", "runserver", f"{host}:{port}", "--noreload",
                       "--settings", os.environ.get("DJANGO_SETTINGS_MODULE", "trackreplay.settings")]),

@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from automation.api import agent as agent_api
 from sdk_bridge.api.views import IngestEventsView, ProxyReportView, RecordingView
 
 from .api_router import router
@@ -13,6 +14,19 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# The device agents' API (agent tokens only); automation/api/agent.py.
+AGENT_URLS = [
+    path("heartbeat", agent_api.HeartbeatView.as_view(), name="agent-heartbeat"),
+    path("runs/<int:pk>/start", agent_api.StartView.as_view(), name="agent-run-start"),
+    path("runs/<int:pk>/mock.har", agent_api.MockHarView.as_view(), name="agent-run-mock"),
+    path("runs/<int:pk>/steps", agent_api.StepsView.as_view(), name="agent-run-steps"),
+    path("runs/<int:pk>/screenshots/<int:step>", agent_api.ScreenshotView.as_view(), name="agent-run-screenshot"),
+    path("runs/<int:pk>/events", agent_api.EventsView.as_view(), name="agent-run-events"),
+    path("runs/<int:pk>/recording", agent_api.RecordingView.as_view(), name="agent-run-recording"),
+    path("runs/<int:pk>/proxy-report", agent_api.ProxyReportView.as_view(), name="agent-run-proxy-report"),
+    path("runs/<int:pk>/finish", agent_api.FinishView.as_view(), name="agent-run-finish"),
+]
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -20,6 +34,7 @@ urlpatterns = [
     path("api/v1/ingest/events", IngestEventsView.as_view(), name="ingest-events"),
     path("api/v1/ingest/proxy-report", ProxyReportView.as_view(), name="ingest-proxy-report"),
     path("api/v1/ingest/recording", RecordingView.as_view(), name="ingest-recording"),
+    path("api/v1/agent/", include(AGENT_URLS)),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,3 +1,5 @@
+import re
+
 from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
@@ -30,28 +32,45 @@ class DeviceSerializer(ScopedModelSerializer):
 class ScriptSerializer(ScopedModelSerializer):
     class Meta:
         model = Script
-        fields = ["id", "project", "name", "platform", "flow", "description", "created_at", "updated_at"]
-
-    def validate_flow(self, value):
-        if not isinstance(value, list):
-            raise serializers.ValidationError("Must be a JSON list of steps.")
-        for index, step in enumerate(value):
-            if not isinstance(step, dict) or not isinstance(step.get("action"), str):
-                raise serializers.ValidationError(f"Step {index} must be an object with an 'action' string.")
-        return value
+        fields = ["id", "project", "name", "path", "platform", "source", "description", "created_at", "updated_at"]
 
 
 class TaskSerializer(ScopedModelSerializer):
     class Meta:
         model = Task
         fields = ["id", "project", "name", "script", "mock_record", "scenario", "baseline_record", "device_selector",
-                  "enabled", "created_at", "updated_at"]
+                  "app", "env", "mock_scope", "time_cap", "enabled", "created_at", "updated_at"]
 
     def validate_device_selector(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError('Must be an object such as {"platform": "android", "labels": ["cn"]}.')
+        unknown = sorted(set(value) - {"platform", "labels"})
+        if unknown:
+            raise serializers.ValidationError(f"Unknown keys {unknown}: a selector has platform and labels.")
         if "platform" in value and value["platform"] not in Platform.values:
             raise serializers.ValidationError(f"platform must be one of {Platform.values}, not {value['platform']!r}.")
+        labels = value.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise serializers.ValidationError("labels must be a list of strings.")
+        return value
+
+    def validate_env(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError('Must be an object such as {"KEYWORD": "green tea"}.')
+        for key, item in value.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise serializers.ValidationError(f"{key!r} is not a variable name (letters, digits, _).")
+            if not isinstance(item, (str, int, float, bool)):
+                raise serializers.ValidationError(f"{key}: a variable's value is a string or a number.")
+        return value
+
+    def validate_mock_scope(self, value):
+        from mock_records.scope import MockScope, ScopeError
+
+        try:
+            MockScope.parse(value)
+        except ScopeError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return value
 
 
@@ -66,11 +85,38 @@ class TaskGroupSerializer(ScopedModelSerializer):
 
 
 class RunSerializer(ScopedModelSerializer):
+    test_record = serializers.SerializerMethodField(help_text="The test record the run captured.")
+    report = serializers.SerializerMethodField(help_text="The run's latest report.")
+
     class Meta:
         model = Run
         fields = ["id", "project", "task", "task_group", "mode", "device", "status", "trigger", "triggered_by",
-                  "started_at", "finished_at", "error", "created_at", "updated_at"]
-        read_only_fields = ["triggered_by"]
+                  "started_at", "finished_at", "error", "step_count", "timeline", "lease_expires_at", "test_record",
+                  "report", "created_at", "updated_at"]
+        read_only_fields = ["triggered_by", "status", "started_at", "finished_at", "error"]
+
+    def get_test_record(self, run) -> int | None:
+        record = run.test_records.order_by("pk").first()
+        return record.pk if record else None
+
+    def get_report(self, run) -> int | None:
+        report = run.reports.order_by("-pk").first()
+        return report.pk if report else None
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.instance is None:
+            task, mode = attrs["task"], attrs.get("mode", "replay")
+            if mode == "replay" and task.mock_record_id is None:
+                raise serializers.ValidationError({"mode": f"Task {task.name!r} has no mock record to replay: "
+                                                           f"record it first."})
+            device = attrs.get("device")
+            if device is not None:
+                wanted = (task.device_selector or {}).get("platform") or task.script.platform
+                if device.platform != wanted:
+                    raise serializers.ValidationError({"device": f"{device.name} is a {device.platform} device; "
+                                                                 f"the task runs on {wanted}."})
+        return attrs
 
 
 class RunTokenSerializer(serializers.ModelSerializer):

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.models import Role
@@ -8,7 +9,8 @@ from accounts.scoping import AGENT_ROLE
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
 from trackreplay.api_support import human_caller
 
-from ..models import Agent, AgentToken, Device, Run, RunToken, RunTrigger, Script, Task, TaskGroup
+from ..lifecycle import RunConflict, create_run, request_dispatch
+from ..models import Agent, AgentToken, Device, Run, RunMode, RunToken, RunTrigger, Script, Task, TaskGroup
 from ..scheduling import enqueue_task_group
 from .serializers import (
     AgentSerializer,
@@ -75,6 +77,27 @@ class TaskViewSet(ScopedModelViewSet):
     filterset_fields = ["project", "script", "mock_record", "scenario", "enabled"]
     search_fields = ["name"]
 
+    def _start(self, request, mode):
+        task = self.get_object()
+        self.check_object_permissions(request, task)
+        try:
+            run = create_run(task, mode=mode, user=human_caller(request), trigger=RunTrigger.API)
+        except RunConflict as exc:
+            raise ValidationError({"mode": [str(exc)]}) from None
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={201: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def record(self, request, pk=None):
+        """Queue a record run: a new mock record and baseline (and rules, if the task has no scenario yet)."""
+        return self._start(request, RunMode.RECORD)
+
+    @extend_schema(request=None, responses={201: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        """Queue a replay run against the task's mock record, verified into a report."""
+        return self._start(request, RunMode.REPLAY)
+
 
 class TaskGroupViewSet(ScopedModelViewSet):
     """Task groups with their cron schedule (kept in step with Celery beat)."""
@@ -105,7 +128,8 @@ class RunViewSet(ScopedModelViewSet):
     ordering_fields = ["created_at", "started_at"]
 
     def perform_create(self, serializer):
-        serializer.save(triggered_by=human_caller(self.request))
+        run = serializer.save(triggered_by=human_caller(self.request))
+        request_dispatch(run.project_id)
 
     @extend_schema(request=None, responses={201: RunTokenSerializer})
     @action(detail=True, methods=["post"])

@@ -1,0 +1,290 @@
+"""The REST API device agents speak, with their agent token (tra_…), under /api/v1/agent/.
+
+An agent sees only runs on its own devices (any other run id answers 404). Every upload is idempotent, so
+the agent's outbox can resend after a lost answer: event batches by their id, steps and screenshots by step
+index, the recording and the proxy report by run, finish by the run's state. Unknown fields are refused
+with their names: an agent of another version must not lose data silently."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.scoping import AgentPrincipal
+from sdk_bridge.ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report
+from sdk_bridge.limits import DecodeError
+from sdk_bridge.wire import check_body, load_json, maybe_gunzip
+
+from ..lifecycle import RunConflict, bundle, fail_run, finish_run, heartbeat, record_steps, start_run
+from ..models import Platform, Run, RunMode, RunScreenshot
+
+MAX_SCREENSHOT_BYTES = 10 * 1024 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class IsAgent(permissions.BasePermission):
+    message = "Only a device agent's token (tra_…) may use this endpoint."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, AgentPrincipal)
+
+
+class Strict(serializers.Serializer):
+    """Refuses fields it does not know, naming them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class DeviceReport(Strict):
+    platform = serializers.ChoiceField(choices=Platform.choices)
+    name = serializers.CharField(max_length=100)
+    serial = serializers.CharField(max_length=120, allow_blank=True, required=False, default="")
+    model = serializers.CharField(max_length=120, allow_blank=True, required=False, default="")
+    os_version = serializers.CharField(max_length=40, allow_blank=True, required=False, default="")
+    labels = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list,
+                                   help_text="Labels a new device starts with (edited in the console afterwards).")
+
+
+class Heartbeat(Strict):
+    hostname = serializers.CharField(max_length=255, allow_blank=True)
+    version = serializers.CharField(max_length=40, allow_blank=True)
+    devices = DeviceReport(many=True)
+    running = serializers.ListField(child=serializers.IntegerField(), help_text="Runs the agent is executing now.")
+
+
+class StepResult(Strict):
+    index = serializers.IntegerField(min_value=1)
+    action = serializers.CharField(max_length=100)
+    label = serializers.CharField(max_length=500, allow_blank=True)
+    outcome = serializers.ChoiceField(choices=["passed", "failed", "skipped", "running"])
+    started_at = serializers.CharField(allow_null=True, max_length=40)
+    finished_at = serializers.CharField(allow_null=True, max_length=40)
+    error = serializers.CharField(allow_blank=True, max_length=5000)
+    screenshot = serializers.CharField(allow_null=True, max_length=300)
+    line = serializers.IntegerField(allow_null=True, required=False)
+    attempts = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
+class Steps(Strict):
+    steps = StepResult(many=True)
+    step_count = serializers.IntegerField(min_value=0, required=False)
+
+
+class LogLine(Strict):
+    at = serializers.IntegerField()
+    level = serializers.CharField(max_length=40)
+    text = serializers.CharField(max_length=5000, allow_blank=True)
+
+
+class Finish(Strict):
+    outcome = serializers.ChoiceField(choices=["passed", "failed", "error"])
+    error = serializers.CharField(allow_blank=True, max_length=5000)
+    steps = StepResult(many=True)
+    step_count = serializers.IntegerField(min_value=0)
+    started_at = serializers.CharField(allow_null=True, max_length=40, required=False)
+    finished_at = serializers.CharField(allow_null=True, max_length=40, required=False)
+    logs = LogLine(many=True, required=False)
+
+
+class AgentView(APIView):
+    permission_classes = [IsAgent]
+
+    @property
+    def agent(self):
+        return self.request.user.agent
+
+    def run(self, pk: int) -> Run:
+        run = Run.objects.select_related("task__script", "task__mock_record__project", "device", "project").filter(
+            pk=pk, device__agent=self.agent).first()
+        if run is None:
+            from rest_framework.exceptions import NotFound
+
+            raise NotFound(f"No run {pk} on this agent's devices.")
+        return run
+
+    def json_body(self, serializer_class=None):
+        """The body, bounded and parsed (gzip allowed), validated by the serializer when given."""
+        limits = ingest_limits()
+        body = self.request._request.read(limits.max_body_bytes + 1)
+        check_body(body, limits)
+        data = load_json(maybe_gunzip(body, limits), limits)
+        if serializer_class is None:
+            return data
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DecodeError):
+            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.limit in TOO_LARGE else status.HTTP_400_BAD_REQUEST
+            return Response({"error": exc.reason, "limit": exc.limit}, status=code)
+        if isinstance(exc, RunConflict):
+            return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return super().handle_exception(exc)
+
+
+class HeartbeatView(AgentView):
+    """The agent's devices and running runs, every few seconds: devices online, leases extended. The answer
+    tells the agent which broker queue to consume."""
+
+    @extend_schema(request=Heartbeat, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        from trackreplay.celery import agent_queue
+
+        data = self.json_body(Heartbeat)
+        with transaction.atomic():
+            result = heartbeat(self.agent, hostname=data["hostname"], version=data["version"],
+                               devices=data["devices"], running=data["running"])
+        result.update({
+            "queue": agent_queue(self.agent.pk),
+            "broker": {"url": settings.TRACKREPLAY_AGENT_BROKER_URL or settings.CELERY_BROKER_URL,
+                       "transport_options": settings.CELERY_BROKER_TRANSPORT_OPTIONS},
+            "heartbeat_seconds": max(2, min(10, settings.TRACKREPLAY_LEASE_SECONDS // 4)),
+            "lease_seconds": settings.TRACKREPLAY_LEASE_SECONDS,
+        })
+        return Response(result)
+
+
+class StartView(AgentView):
+    """The agent begins the run: it moves to running and the answer is everything needed to execute it."""
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 409: OpenApiResponse(OpenApiTypes.OBJECT)})
+    def post(self, request, pk: int):
+        run = self.run(pk)
+        try:
+            payload = bundle(run)  # before starting: a run that cannot be executed must not be marked running
+        except (RunConflict, ValueError) as exc:
+            fail_run(run, f"the run cannot start: {exc}")
+            raise RunConflict(str(exc)) from None
+        start_run(run, self.agent)
+        return Response(payload)
+
+
+class MockHarView(AgentView):
+    """The task's mock record as HAR, for the replay proxy."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        from mock_records.har_io import export_har
+
+        run = self.run(pk)
+        if run.mode != RunMode.REPLAY or run.task.mock_record is None:
+            return Response({"error": "only a replay run of a task with a mock record has one"},
+                            status=status.HTTP_404_NOT_FOUND)
+        body = json.dumps(export_har(run.task.mock_record), ensure_ascii=False)
+        return HttpResponse(body, content_type="application/json")
+
+
+class StepsView(AgentView):
+    """Step results as they happen (live progress); the same step sent again replaces itself."""
+
+    @extend_schema(request=Steps, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        run = self.run(pk)
+        data = self.json_body(Steps)
+        record_steps(run, [dict(step) for step in data["steps"]])
+        if data.get("step_count") is not None:
+            Run.objects.filter(pk=run.pk).update(step_count=data["step_count"])
+        return Response({"steps": len(data["steps"])})
+
+
+class ScreenshotView(AgentView):
+    """PUT the PNG taken after step N (raw body); sending it again replaces it."""
+
+    @extend_schema(request={"image/png": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
+    def put(self, request, pk: int, step: int):
+        run = self.run(pk)
+        body = request._request.read(MAX_SCREENSHOT_BYTES + 1)
+        if len(body) > MAX_SCREENSHOT_BYTES:
+            return Response({"error": f"screenshot over {MAX_SCREENSHOT_BYTES} bytes", "limit": "max_body_bytes"},
+                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if not body.startswith(PNG_MAGIC):
+            return Response({"error": "the body is not a PNG image"}, status=status.HTTP_400_BAD_REQUEST)
+        with transaction.atomic():
+            old = RunScreenshot.objects.select_for_update().filter(run=run, step=step).first()
+            if old is not None:
+                old.image.delete(save=False)
+                old.delete()
+            shot = RunScreenshot(run=run, step=step)
+            shot.image.save(f"run-{run.pk}-step-{step:03d}.png", ContentFile(body), save=True)
+        return Response({"step": step, "bytes": len(body)})
+
+
+class EventsView(AgentView):
+    """A batch of captured events (the ingestion batch format); a batch id already stored stores nothing."""
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        run = self.run(pk)
+        limits = ingest_limits()
+        body = request._request.read(limits.max_body_bytes + 1)
+        batch = parse_batch(body, request.headers.get("Content-Encoding", ""), limits)
+        stored, created = store_batch(run, batch)
+        return Response({"batch_id": stored.batch_id, "stored": stored.event_count if created else 0,
+                         "duplicate": not created}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RecordingView(AgentView):
+    """The HAR a record run's proxy wrote: it becomes the run's new mock record (once per run)."""
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        from mock_records.har import HarError
+        from sdk_bridge.api.views import read_recording
+        from sdk_bridge.ingest import recording_of_run, store_recording
+
+        run = self.run(pk)
+        if run.mode != RunMode.RECORD:
+            return Response({"error": f"run {run.pk} is a {run.mode} run; only record runs upload a recording"},
+                            status=status.HTTP_409_CONFLICT)
+        existing = recording_of_run(run)
+        if existing is not None:
+            request._request.read()  # drain: the answer is the same as the first time
+            return Response({"mock_record": existing.pk, "exchanges": existing.exchanges.count(), "duplicate": True})
+        body = read_recording(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            mock = store_recording(run, body)
+        except HarError as exc:
+            return Response({"error": str(exc), "limit": None}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"mock_record": mock.pk, "exchanges": mock.exchanges.count(), "duplicate": False},
+                        status=status.HTTP_201_CREATED)
+
+
+class ProxyReportView(AgentView):
+    """What the run's proxy served, missed and passed through; sets the record's health flags."""
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        run = self.run(pk)
+        flags = store_proxy_report(run, self.json_body())
+        return Response({"health_flags": flags})
+
+
+class FinishView(AgentView):
+    """The flow ended on the device: the run moves to verifying and its verification is queued. Sent last,
+    after every other upload of the run, by the agent's outbox."""
+
+    @extend_schema(request=Finish, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        run = self.run(pk)
+        data = self.json_body(Finish)
+        logs = [dict(line) for line in data["logs"]] if "logs" in data else None
+        run = finish_run(run, outcome=data["outcome"], error=data["error"],
+                         timeline=[dict(step) for step in data["steps"]], step_count=data["step_count"], logs=logs)
+        return Response({"run": run.pk, "status": run.status})

@@ -1,0 +1,320 @@
+"""`trackreplay agent`: the process on a machine with devices attached.
+
+    trackreplay agent --url URL --token TOKEN [--name NAME] [--browsers N] [--state-dir DIR]
+
+It registers its host and devices (N local Chromium web devices) with heartbeats, then becomes a Celery
+worker of its own (the Celery app below; no Django) consuming only its agent's queue, where the platform
+sends runs by task name (`device_agent.execute_run`, the run id only). Everything else goes over the REST
+API with the agent token, through the on-disk outbox. A run's folder (flow files, events, screenshots,
+HAR) lives under the state directory until its uploads are done.
+
+Crash safety: the outbox remembers every run in progress. When the agent starts again after being killed,
+it uploads what those runs captured and reports them ended ("the agent stopped during the run"); the
+platform has failed them already (lease expired, or this restart's first heartbeat) and keeps the upload."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform as host_platform
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+from .client import Client, PlatformError
+from .flows import FlowError, load_flow
+from .outbox import Outbox, Refused
+from .play import PlayOptions, play
+from .player import now_iso
+
+log = logging.getLogger("trackreplay.agent")
+VERSION = "0.1.0"
+EVENTS_BATCH = 1000
+
+
+class RunStopped(Exception):
+    pass
+
+
+class Agent:
+    def __init__(self, url: str, token: str, *, name: str | None = None, browsers: int = 1,
+                 state_dir: Path | None = None, headed: bool = False):
+        self.client = Client(url, token)
+        self.name = name or socket.gethostname()
+        self.browsers = browsers
+        self.headed = headed
+        self.state_dir = Path(state_dir or default_state_dir())
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
+        self.stopping = threading.Event()
+        self.running: dict[int, int] = {}  # run id -> last step started
+        self.config: dict = {}
+        self.devices: dict[int, dict] = {}  # platform device id -> what we reported
+        self._threads: list[threading.Thread] = []
+
+    # -- devices and heartbeats ---------------------------------------------------------------------------------
+    def device_reports(self) -> list[dict]:
+        from .drivers.web import chromium_path
+
+        version = _chromium_version(chromium_path())
+        return [{"platform": "web", "name": f"{self.name} · Chromium {index}", "serial": f"chromium-{index}",
+                 "model": "Chromium (headless)" if not self.headed else "Chromium", "os_version": version,
+                 "labels": ["web", "local"]}
+                for index in range(1, self.browsers + 1)]
+
+    def heartbeat(self) -> dict:
+        reports = self.device_reports()
+        answer = self.client.post_json("/api/v1/agent/heartbeat", {
+            "hostname": socket.gethostname(), "version": VERSION, "devices": reports,
+            "running": sorted(self.running)}, timeout=15)
+        self.devices = {item["id"]: report for item, report in zip(answer["devices"], reports)}
+        self.config = answer
+        return answer
+
+    def _heartbeats(self) -> None:
+        while not self.stopping.is_set():
+            seconds = self.config.get("heartbeat_seconds", 5)
+            try:
+                self.heartbeat()
+            except (PlatformError, Refused) as exc:
+                log.warning("heartbeat failed: %s", exc)
+            self.stopping.wait(seconds)
+
+    def _uploads(self) -> None:
+        self.outbox.drain(self.client.send, self.stopping)
+
+    def start_background(self) -> None:
+        for target, name in ((self._heartbeats, "heartbeat"), (self._uploads, "uploads")):
+            thread = threading.Thread(target=target, name=f"trackreplay-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    # -- recovery after a crash -------------------------------------------------------------------------------------
+    def recover(self) -> list[int]:
+        """Runs left unfinished by an earlier life of this agent: queue what they captured, then their end."""
+        recovered = []
+        for run, folder in self.outbox.unfinished_runs():
+            self.queue_new_events(run, folder)
+            self.queue_results(run, folder, outcome="error",
+                               error="the agent stopped during the run; it uploaded what was captured when it "
+                                     "started again")
+            self.outbox.end_run(run)
+            recovered.append(run)
+            log.warning("run %s was interrupted by an agent restart; its capture is queued for upload", run)
+        return recovered
+
+    # -- one run --------------------------------------------------------------------------------------------------
+    def execute(self, run_id: int) -> str:
+        try:
+            bundle = self.client.post_json(f"/api/v1/agent/runs/{run_id}/start")
+        except Refused as exc:
+            log.warning("run %s not started: %s", run_id, exc)  # cancelled, failed or taken: nothing to do
+            return "refused"
+        folder = self.state_dir / "runs" / str(run_id)
+        if folder.exists():
+            shutil.rmtree(folder)
+        (folder / "flow").mkdir(parents=True)
+        self.outbox.begin_run(run_id, folder)
+        self.running[run_id] = 0
+        try:
+            return self._execute(run_id, bundle, folder)
+        finally:
+            self.running.pop(run_id, None)
+            self.outbox.end_run(run_id)
+
+    def _execute(self, run_id: int, bundle: dict, folder: Path) -> str:
+        base = f"/api/v1/agent/runs/{run_id}"
+        for name, text in bundle["flow"]["files"].items():
+            path = (folder / "flow" / name).resolve()
+            if not str(path).startswith(str((folder / "flow").resolve())):
+                continue  # the platform refuses such names; never write outside the run's folder
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        try:
+            flow = load_flow(folder / "flow" / bundle["flow"]["entry"], env=bundle.get("env") or {},
+                             app=bundle.get("app"))
+        except FlowError as exc:
+            self.outbox.put(run_id, "POST", f"{base}/finish", json_body={
+                "outcome": "error", "error": f"the flow cannot run: {exc}", "steps": [], "step_count": 0})
+            return "error"
+        options = PlayOptions(platform=bundle["platform"] or "web", mode=bundle["mode"], scope=bundle.get("scope") or [],
+                              headed=self.headed, time_cap=bundle.get("time_cap"))
+        if bundle["mode"] == "replay":
+            mock = bundle["mock"]
+            har = folder / "replay.har"
+            har.write_bytes(self.client.get(mock["har"], timeout=120))
+            options.har = har
+            options.ignore = mock.get("ignore") or None
+            options.unmatched = mock.get("unmatched") or "404"
+            options.insecure = bool(mock.get("insecure"))
+            if mock.get("global_mocks"):
+                options.global_mocks = folder / "global-mocks.json"
+                options.global_mocks.write_text(json.dumps(mock["global_mocks"]))
+        self.outbox.put(run_id, "POST", f"{base}/steps", json_body={"steps": [], "step_count": len(flow.steps)})
+
+        def on_result(record: dict) -> None:
+            if record["outcome"] == "running":
+                self.running[run_id] = record["index"]
+            self.outbox.put(run_id, "POST", f"{base}/steps", json_body={"steps": [record]})
+            if record.get("screenshot"):
+                self.outbox.put(run_id, "PUT", f"{base}/screenshots/{record['index']}",
+                                body_file=str(folder / record["screenshot"]), content_type="image/png")
+
+        tailing = threading.Event()
+        tail = threading.Thread(target=self._tail_events, args=(run_id, folder, tailing), daemon=True)
+        tail.start()
+        try:
+            timeline = play(flow, folder, options, on_result=on_result, should_stop=self.stopping.is_set)
+            outcome, error = timeline["outcome"], timeline.get("error", "")
+        except Exception as exc:  # the device or the proxy broke under the run: report it, keep the capture
+            log.exception("run %s broke", run_id)
+            outcome, error = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            tailing.set()
+            tail.join(10)
+        if self.stopping.is_set() and outcome != "passed":
+            outcome, error = "error", error or "the agent was stopped during the run"
+        self.queue_new_events(run_id, folder)
+        self.queue_results(run_id, folder, outcome=outcome, error=error)
+        return outcome
+
+    def _tail_events(self, run_id: int, folder: Path, done: threading.Event) -> None:
+        while not done.wait(0.5):
+            try:
+                self.queue_new_events(run_id, folder)
+            except Exception:
+                log.exception("reading the events of run %s", run_id)
+
+    def queue_new_events(self, run_id: int, folder: Path) -> int:
+        """Complete new lines of the run's events file, from where the last queued batch ended."""
+        path = folder / "events.jsonl"
+        if not path.exists():
+            return 0
+        offset = self.outbox.events_offset(run_id)
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        lines: list[bytes] = []
+        start = cursor = offset
+        count = 0
+        for raw in data.split(b"\n")[:-1]:  # the last piece has no newline yet: a line still being written
+            cursor += len(raw) + 1
+            if raw.strip():
+                lines.append(raw)
+            if len(lines) == EVENTS_BATCH:
+                self.outbox.put_events(run_id, f"/api/v1/agent/runs/{run_id}/events", lines, start, cursor)
+                count += len(lines)
+                lines, start = [], cursor
+        if lines:
+            self.outbox.put_events(run_id, f"/api/v1/agent/runs/{run_id}/events", lines, start, cursor)
+            count += len(lines)
+        return count
+
+    def queue_results(self, run_id: int, folder: Path, *, outcome: str, error: str) -> None:
+        base = f"/api/v1/agent/runs/{run_id}"
+        timeline = _read_json(folder / "timeline.json") or {}
+        if (folder / "mock.har").exists() and timeline.get("mode", "record") == "record":
+            self.outbox.put(run_id, "POST", f"{base}/recording", body_file=str(folder / "mock.har"))
+        elif (folder / "mock.har.partial.jsonl").exists():  # the proxy died before writing its HAR
+            entries = [json.loads(line) for line in (folder / "mock.har.partial.jsonl").read_text().splitlines()
+                       if line.strip()]
+            har = {"log": {"version": "1.2", "creator": {"name": "trackreplay", "version": VERSION},
+                           "entries": entries}}
+            (folder / "mock.har").write_text(json.dumps(har))
+            self.outbox.put(run_id, "POST", f"{base}/recording", body_file=str(folder / "mock.har"))
+        report = _read_json(folder / "proxy.json")
+        if report:
+            self.outbox.put(run_id, "POST", f"{base}/proxy-report", json_body=report)
+        logs = _read_json(folder / "logs.json") or []
+        steps = [_step_payload(step) for step in timeline.get("steps", [])]
+        self.outbox.put(run_id, "POST", f"{base}/finish", json_body={
+            "outcome": outcome, "error": error[:5000], "steps": steps,
+            "step_count": len(timeline.get("steps", [])), "started_at": timeline.get("started_at"),
+            "finished_at": timeline.get("finished_at") or now_iso(), "logs": logs[-5000:]})
+
+    # -- the worker -------------------------------------------------------------------------------------------------
+    def serve(self) -> int:
+        """Register, recover, then run the Celery worker on this agent's queue until stopped."""
+        from .celery_app import make_app
+
+        while True:
+            try:
+                answer = self.heartbeat()
+                break
+            except PlatformError as exc:
+                log.warning("the platform is not answering yet (%s); retrying", exc)
+                time.sleep(3)
+        self.recover()
+        self.start_background()
+        app = make_app(answer["broker"]["url"], answer["broker"].get("transport_options") or {}, self)
+        log.info("agent %s: %d web device(s), consuming %s", self.name, self.browsers, answer["queue"])
+        try:
+            app.worker_main(["worker", "--queues", answer["queue"], "--pool", "threads",
+                             "--concurrency", str(max(1, len(self.devices))), "--without-mingle",
+                             "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
+                             "--hostname", f"trackreplay-agent-{answer['agent']}@{socket.gethostname()}"])
+        finally:
+            self.stopping.set()
+            self.outbox.flush(self.client.send, timeout=10)
+        return 0
+
+
+def _step_payload(step: dict) -> dict:
+    keys = ("index", "action", "label", "outcome", "started_at", "finished_at", "error", "screenshot", "line",
+            "attempts")
+    return {key: step.get(key) for key in keys if key in step}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _chromium_version(path: str) -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "Chromium"
+    return " ".join(out.split()[:2]) or "Chromium"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("TRACKREPLAY_VAR_DIR")
+    return (Path(base) if base else Path.cwd() / "var") / "agent"
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("agent", help="run a device agent: register devices, execute runs from the platform")
+    parser.add_argument("--url", required=True, help="the platform, e.g. http://trackreplay.lab:8000")
+    parser.add_argument("--token", default=os.environ.get("TRACKREPLAY_AGENT_TOKEN"),
+                        help="the agent's token (tra_...; or $TRACKREPLAY_AGENT_TOKEN)")
+    parser.add_argument("--name", help="how this host's devices are named (default: the host name)")
+    parser.add_argument("--browsers", type=int, default=1, help="local Chromium web devices to offer (default 1)")
+    parser.add_argument("--state-dir", help="outbox and run folders (default: $TRACKREPLAY_VAR_DIR/agent or ./var/agent)")
+    parser.add_argument("--headed", action="store_true", help="show the browsers (needs a display)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    if not args.token or not args.token.startswith("tra_"):
+        print("trackreplay agent: --token must be an agent token (tra_...), created by a project admin",
+              file=sys.stderr)
+        return 2
+    if not 1 <= args.browsers <= 16:
+        print("trackreplay agent: --browsers must be between 1 and 16", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    agent = Agent(args.url, args.token, name=args.name, browsers=args.browsers,
+                  state_dir=Path(args.state_dir) if args.state_dir else None, headed=args.headed)
+    host = host_platform.node()
+    log.info("trackreplay agent %s on %s, talking to %s", VERSION, host, args.url)
+    return agent.serve()
