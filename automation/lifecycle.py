@@ -61,10 +61,13 @@ def matching_devices(run: Run):
     return [device for device in devices.order_by("last_seen_at", "pk") if wanted <= set(device.labels or [])]
 
 
-def send_to_agent(run_id: int, agent_id: int) -> None:
+def send_to_agent(run_id: int, agent_id: int, time_cap: int) -> None:
+    """Ids only; the agent fetches the rest. Past the run's time cap plus a margin the agent's worker gets
+    SoftTimeLimitExceeded (the flow stops, the capture is kept), and later its process is killed."""
     from trackreplay.celery import agent_queue, app
 
-    app.send_task(EXECUTE_TASK, args=[run_id], queue=agent_queue(agent_id))
+    app.send_task(EXECUTE_TASK, args=[run_id], queue=agent_queue(agent_id), soft_time_limit=time_cap + 120,
+                  time_limit=time_cap + 180)
 
 
 def dispatch_queued(project_id: int | None = None) -> list[Run]:
@@ -87,8 +90,9 @@ def dispatch_queued(project_id: int | None = None) -> list[Run]:
                 if not taken:
                     Device.objects.filter(pk=device.pk, status=DeviceStatus.BUSY).update(status=DeviceStatus.ONLINE)
                     break
-                agent_id = device.agent_id
-                transaction.on_commit(lambda run_id=run.pk, agent_id=agent_id: send_to_agent(run_id, agent_id))
+                agent_id, cap = device.agent_id, run.task.time_cap
+                transaction.on_commit(lambda run_id=run.pk, agent_id=agent_id, cap=cap: send_to_agent(run_id, agent_id,
+                                                                                                      cap))
             dispatched.append(run)
             break
     return dispatched
@@ -106,13 +110,14 @@ def runs_of_agent(agent: Agent):
 
 
 def start_run(run: Run, agent: Agent) -> Run:
-    """The agent took the run from its queue. Starting twice (a redelivered message) is fine while running."""
+    """The agent took the run from its queue: queued (dispatched to this agent) -> running, exactly once."""
     now = timezone.now()
     started = Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, device__agent=agent,
                                  lease_expires_at__isnull=False).update(
         status=RunStatus.RUNNING, started_at=now, lease_expires_at=_lease(now), error="")
     run.refresh_from_db()
-    if not started and run.status != RunStatus.RUNNING:
+    if not started:
+        # Also when it is running already: a second delivery of the message must not run the flow twice.
         raise RunConflict(f"run {run.pk} is {run.status}; it cannot start"
                           + (f" ({run.error})" if run.error else ""))
     return run

@@ -28,7 +28,8 @@ def housekeeping() -> None:
         log.info("housekeeping: leases expired %s, dispatched %s", result["expired"], result["dispatched"])
 
 
-@shared_task(name="automation.tasks.verify_run", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="automation.tasks.verify_run", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=600, time_limit=660)
 def verify_run(run_id: int) -> None:
     """A finished run's record verified into a report (at least once: verifying twice stores one report,
     the second delivery finds the run no longer verifying)."""

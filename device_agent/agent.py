@@ -50,7 +50,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.stopping = threading.Event()
-        self.running: dict[int, int] = {}  # run id -> last step started
+        self.stop_file = self.state_dir / "stopping"
         self.config: dict = {}
         self.devices: dict[int, dict] = {}  # platform device id -> what we reported
         self._threads: list[threading.Thread] = []
@@ -69,7 +69,7 @@ class Agent:
         reports = self.device_reports()
         answer = self.client.post_json("/api/v1/agent/heartbeat", {
             "hostname": socket.gethostname(), "version": VERSION, "devices": reports,
-            "running": sorted(self.running)}, timeout=15)
+            "running": self.outbox.running()}, timeout=15)
         self.devices = {item["id"]: report for item, report in zip(answer["devices"], reports)}
         self.config = answer
         return answer
@@ -93,36 +93,45 @@ class Agent:
             self._threads.append(thread)
 
     # -- recovery after a crash -------------------------------------------------------------------------------------
-    def recover(self) -> list[int]:
-        """Runs left unfinished by an earlier life of this agent: queue what they captured, then their end."""
+    def recover(self, only: int | None = None, reason: str | None = None) -> list[int]:
+        """Runs left unfinished by an earlier life of this agent (or a killed worker process): queue what
+        they captured, then their end."""
         recovered = []
         for run, folder in self.outbox.unfinished_runs():
+            if only is not None and run != only:
+                continue
+            step = self.outbox.last_step(run)
+            where = f" at step {step}" if step else ""
             self.queue_new_events(run, folder)
-            self.queue_results(run, folder, outcome="error",
-                               error="the agent stopped during the run; it uploaded what was captured when it "
-                                     "started again")
+            self.queue_results(run, folder, outcome="error", error=reason or (
+                f"the agent stopped during the run{where}; it uploaded what was captured when it started again"))
             self.outbox.end_run(run)
             recovered.append(run)
-            log.warning("run %s was interrupted by an agent restart; its capture is queued for upload", run)
+            log.warning("run %s was interrupted%s; its capture is queued for upload", run, where)
         return recovered
+
+    def should_stop(self) -> bool:
+        return self.stopping.is_set() or self.stop_file.exists()
 
     # -- one run --------------------------------------------------------------------------------------------------
     def execute(self, run_id: int) -> str:
         try:
             bundle = self.client.post_json(f"/api/v1/agent/runs/{run_id}/start")
         except Refused as exc:
-            log.warning("run %s not started: %s", run_id, exc)  # cancelled, failed or taken: nothing to do
+            # Cancelled, failed or already started: a redelivered message after the process running it was
+            # killed (time limit, crash) finds its capture here and reports it instead of running it again.
+            log.warning("run %s not started: %s", run_id, exc)
+            self.recover(only=run_id, reason="the agent's worker process running it was killed (time limit or "
+                                             "crash); what it captured is kept")
             return "refused"
         folder = self.state_dir / "runs" / str(run_id)
         if folder.exists():
             shutil.rmtree(folder)
         (folder / "flow").mkdir(parents=True)
         self.outbox.begin_run(run_id, folder)
-        self.running[run_id] = 0
         try:
             return self._execute(run_id, bundle, folder)
         finally:
-            self.running.pop(run_id, None)
             self.outbox.end_run(run_id)
 
     def _execute(self, run_id: int, bundle: dict, folder: Path) -> str:
@@ -157,7 +166,7 @@ class Agent:
 
         def on_result(record: dict) -> None:
             if record["outcome"] == "running":
-                self.running[run_id] = record["index"]
+                self.outbox.set_step(run_id, record["index"])
             self.outbox.put(run_id, "POST", f"{base}/steps", json_body={"steps": [record]})
             if record.get("screenshot"):
                 self.outbox.put(run_id, "PUT", f"{base}/screenshots/{record['index']}",
@@ -167,7 +176,7 @@ class Agent:
         tail = threading.Thread(target=self._tail_events, args=(run_id, folder, tailing), daemon=True)
         tail.start()
         try:
-            timeline = play(flow, folder, options, on_result=on_result, should_stop=self.stopping.is_set)
+            timeline = play(flow, folder, options, on_result=on_result, should_stop=self.should_stop)
             outcome, error = timeline["outcome"], timeline.get("error", "")
         except Exception as exc:  # the device or the proxy broke under the run: report it, keep the capture
             log.exception("run %s broke", run_id)
@@ -175,7 +184,7 @@ class Agent:
         finally:
             tailing.set()
             tail.join(10)
-        if self.stopping.is_set() and outcome != "passed":
+        if self.should_stop() and outcome != "passed":
             outcome, error = "error", error or "the agent was stopped during the run"
         self.queue_new_events(run_id, folder)
         self.queue_results(run_id, folder, outcome=outcome, error=error)
@@ -240,6 +249,8 @@ class Agent:
         """Register, recover, then run the Celery worker on this agent's queue until stopped."""
         from .celery_app import make_app
 
+        self.stop_file.unlink(missing_ok=True)
+        self.recover()  # before the first heartbeat: it must not claim runs an earlier life left behind
         while True:
             try:
                 answer = self.heartbeat()
@@ -247,18 +258,20 @@ class Agent:
             except PlatformError as exc:
                 log.warning("the platform is not answering yet (%s); retrying", exc)
                 time.sleep(3)
-        self.recover()
         self.start_background()
         app = make_app(answer["broker"]["url"], answer["broker"].get("transport_options") or {}, self)
         log.info("agent %s: %d web device(s), consuming %s", self.name, self.browsers, answer["queue"])
         try:
-            app.worker_main(["worker", "--queues", answer["queue"], "--pool", "threads",
+            # One worker process per device: a run that hangs or crashes its process (hard time limit, a
+            # browser taking the process down) costs that device's run only.
+            app.worker_main(["worker", "--queues", answer["queue"], "--pool", "prefork",
                              "--concurrency", str(max(1, len(self.devices))), "--without-mingle",
                              "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
                              "--hostname", f"trackreplay-agent-{answer['agent']}@{socket.gethostname()}"])
         finally:
             self.stopping.set()
             self.outbox.flush(self.client.send, timeout=10)
+            self.stop_file.unlink(missing_ok=True)
         return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_shutting_down
+from celery.signals import worker_process_init, worker_shutting_down
 
 log = logging.getLogger("trackreplay.agent")
 _agent = None
@@ -27,6 +27,7 @@ def make_app(broker_url: str, transport_options: dict, agent) -> Celery:
         broker_connection_retry_on_startup=True, worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     app.task(name="device_agent.execute_run", bind=False)(execute_run)
+    app.conf.worker_max_tasks_per_child = 20  # a browser leaks a little: start fresh processes now and then
     return app
 
 
@@ -43,3 +44,17 @@ def _stop_runs(sig=None, how=None, exitcode=None, **kwargs) -> None:
     if _agent is not None:
         log.warning("agent stopping (%s): running flows end at their next step", sig)
         _agent.stopping.set()
+        _agent.stop_file.touch()  # the worker processes running the flows see this file
+
+
+@worker_process_init.connect
+def _die_with_the_agent(**kwargs) -> None:
+    # A worker process must not outlive the agent (killed with SIGKILL, the agent cannot stop it); its proxy
+    # and browser die with it in turn.
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY,
     folder TEXT NOT NULL,
     events_offset INTEGER NOT NULL DEFAULT 0,
+    step INTEGER NOT NULL DEFAULT 0,
     finished INTEGER NOT NULL DEFAULT 0,
     started_at REAL NOT NULL
 );
@@ -57,16 +59,41 @@ class Outbox:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._pid = None
+        self._connection = None
+        self._guard = None
         self._wake = threading.Event()
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def _open(self) -> None:
+        # One connection and lock per process: the agent's worker forks a process per device, and neither a
+        # SQLite connection nor a lock some other thread held at the fork may cross it. WAL lets the runs'
+        # processes write while the main process uploads.
+        self._connection = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                                           timeout=30)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._guard = threading.Lock()
+        self._pid = os.getpid()
+
+    @property
+    def _lock(self) -> threading.Lock:
+        if self._pid != os.getpid():
+            self._open()
+        return self._guard
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            self._open()
+        return self._connection
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+                self._connection = None
 
     # -- putting ----------------------------------------------------------------------------------------------
     def put(self, run: int, method: str, path: str, *, json_body=None, body: bytes | None = None,
@@ -99,7 +126,7 @@ class Outbox:
     # -- runs in progress ---------------------------------------------------------------------------------------
     def begin_run(self, run: int, folder: Path) -> None:
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO runs (run, folder, started_at) VALUES (?, ?, ?)",
+            self._db.execute("INSERT OR REPLACE INTO runs (run, folder, started_at) VALUES (?, ?, ?)",
                              (run, str(folder), time.time()))
 
     def events_offset(self, run: int) -> int:
@@ -110,6 +137,19 @@ class Outbox:
     def end_run(self, run: int) -> None:
         with self._lock:
             self._db.execute("UPDATE runs SET finished = 1 WHERE run = ?", (run,))
+
+    def running(self) -> list[int]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT run FROM runs WHERE finished = 0 ORDER BY run")]
+
+    def last_step(self, run: int) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT step FROM runs WHERE run = ?", (run,)).fetchone()
+        return row[0] if row else 0
+
+    def set_step(self, run: int, step: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET step = ? WHERE run = ?", (step, run))
 
     def unfinished_runs(self) -> list[tuple[int, Path]]:
         with self._lock:

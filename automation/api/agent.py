@@ -165,6 +165,8 @@ class StartView(AgentView):
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 409: OpenApiResponse(OpenApiTypes.OBJECT)})
     def post(self, request, pk: int):
         run = self.run(pk)
+        if run.status != "queued":
+            raise RunConflict(f"run {run.pk} is {run.status}; it cannot start" + (f" ({run.error})" if run.error else ""))
         try:
             payload = bundle(run)  # before starting: a run that cannot be executed must not be marked running
         except (RunConflict, ValueError) as exc:
