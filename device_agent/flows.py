@@ -474,7 +474,9 @@ def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...
     if "env" in nodes:
         for key, _, value_node in reader.mapping(nodes["env"], "env"):
             variables[key] = _env_value(reader, key, value_node)
-    reader.variables = variables
+    # The app is read with the flow's env and the caller's overrides (app: ${SHOP}); it then picks its own
+    # variables under apps:, which the caller's overrides still beat.
+    reader.variables = {**variables, **overrides}
     app_node = nodes.get("app")
     flow_app = reader.scalar(app_node) if isinstance(app_node, yaml.ScalarNode) else None
     if app_node is not None and not isinstance(flow_app, str):
@@ -490,7 +492,7 @@ def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...
     if header is not None:
         name_node = nodes.get("name")
         header["name"] = _text(reader.scalar(name_node)) if isinstance(name_node, yaml.ScalarNode) else ""
-        header["app"] = reader.substitute(app_node, chosen_app) if chosen_app else ""
+        header["app"] = chosen_app or ""
         header["env"] = variables
     if "steps" not in nodes:
         raise FlowError(file, None, "a flow needs steps:")

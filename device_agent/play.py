@@ -55,8 +55,8 @@ def make_driver(platform: str, *, headed: bool = False):
                                         f"(Android and iOS drivers arrive with their own issue)")
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt for SIGINT: not an error a step can catch and carry on from."""
 
 
 def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_result=None, on_started=None,

@@ -62,3 +62,27 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+# -- no test leaves a browser or a proxy running -----------------------------------------------------------
+
+def pytest_sessionstart(session):
+    from .process_audit import browser_and_proxy_pids
+
+    session.config._trackreplay_processes = browser_and_proxy_pids()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import time
+
+    from .process_audit import browser_and_proxy_pids, describe
+
+    before = getattr(session.config, "_trackreplay_processes", set())
+    left = browser_and_proxy_pids() - before
+    for _ in range(20):  # processes being stopped right now get a moment to go
+        if not left:
+            return
+        time.sleep(0.25)
+        left = browser_and_proxy_pids() - before
+    print(f"\nThe tests left browser or proxy processes running:\n{describe(left)}")
+    session.exitstatus = 1

@@ -1,0 +1,37 @@
+"""Which browser and proxy processes exist now (by reading /proc): tests compare before and after, and the
+whole session checks that it leaves none behind."""
+
+from __future__ import annotations
+
+import os
+
+MARKERS = (b"mitmdump", b"chromium", b"chrome-headless", b"playwright/driver/node")
+
+
+def browser_and_proxy_pids() -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                command = fh.read()
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and any(marker in command for marker in MARKERS):
+            found.add(int(entry))
+    return found
+
+
+def describe(pids) -> str:
+    lines = []
+    for pid in sorted(pids):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                command = fh.read().replace(b"\0", b" ")[:200].decode(errors="replace")
+            lines.append(f"{pid}: {command}")
+        except OSError:
+            pass
+    return "\n".join(lines)
