@@ -159,14 +159,18 @@ def bundle(run: Run) -> dict:
     return payload
 
 
+def merged_timeline(old: list[dict], new: list[dict]) -> list[dict]:
+    by_index = {step["index"]: step for step in old or []}
+    for step in new:
+        by_index[step["index"]] = step
+    return [by_index[i] for i in sorted(by_index)]
+
+
 def record_steps(run: Run, steps: list[dict]) -> None:
     """Merge step results (by index) into the run's timeline: uploads may repeat or arrive twice."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        by_index = {step["index"]: step for step in locked.timeline or []}
-        for step in steps:
-            by_index[step["index"]] = step
-        Run.objects.filter(pk=run.pk).update(timeline=[by_index[i] for i in sorted(by_index)])
+        Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, steps))
 
 
 def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict], running: list[int]) -> dict:
@@ -210,6 +214,11 @@ def fail_run(run: Run, reason: str, *, statuses=(RunStatus.QUEUED, RunStatus.RUN
             status=RunStatus.ERROR, error=reason[:5000], finished_at=now, lease_expires_at=None)
         if not moved:
             return False
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        interrupted = [dict(step, outcome="failed", error=f"interrupted: {reason}")
+                       for step in locked.timeline or [] if step.get("outcome") == "running"]
+        if interrupted:
+            Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, interrupted))
         if run.device_id:
             agent_alive = Agent.objects.filter(
                 devices=run.device_id,
@@ -269,11 +278,18 @@ def finish_run(run: Run, *, outcome: str, error: str, timeline: list[dict], step
 
     now = timezone.now()
     record = ensure_record(run)
-    steps = [{"step": step["index"], "action": step.get("label") or step.get("action"),
-              "at": _ms(step.get("started_at"))} for step in timeline if step.get("started_at")]
     with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        # What the agent sends at the end wins step by step; steps it no longer knows (it was restarted and
+        # lost its timeline) keep what it reported live. A step left running was interrupted.
+        timeline = merged_timeline(locked.timeline, timeline)
+        if outcome != "passed":
+            timeline = [dict(step, outcome="failed", error=step.get("error") or f"interrupted: {error}")
+                        if step.get("outcome") == "running" else step for step in timeline]
+        steps = [{"step": step["index"], "action": step.get("label") or step.get("action"),
+                  "at": _ms(step.get("started_at"))} for step in timeline if step.get("started_at")]
         TestRecord.objects.filter(pk=record.pk).update(steps=steps)
-        updates = {"timeline": timeline, "step_count": step_count, "lease_expires_at": None}
+        updates = {"timeline": timeline, "step_count": step_count or locked.step_count, "lease_expires_at": None}
         if logs is not None:
             updates["logs"] = logs[-5000:]
         moved = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     folder TEXT NOT NULL,
     events_offset INTEGER NOT NULL DEFAULT 0,
     step INTEGER NOT NULL DEFAULT 0,
-    finished INTEGER NOT NULL DEFAULT 0,
+    -- running: on the device; uploading: its end is queued; done: the platform has its end
+    state TEXT NOT NULL DEFAULT 'running',
     started_at REAL NOT NULL
 );
 """
@@ -135,12 +136,18 @@ class Outbox:
         return row[0] if row else 0
 
     def end_run(self, run: int) -> None:
+        """The device is done with the run; its last upload (finish) is queued."""
         with self._lock:
-            self._db.execute("UPDATE runs SET finished = 1 WHERE run = ?", (run,))
+            self._db.execute("UPDATE runs SET state = 'uploading' WHERE run = ? AND state = 'running'", (run,))
+
+    def _done(self, run: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET state = 'done' WHERE run = ?", (run,))
 
     def running(self) -> list[int]:
+        """Runs the platform must still consider alive: on the device, or with uploads not yet done."""
         with self._lock:
-            return [row[0] for row in self._db.execute("SELECT run FROM runs WHERE finished = 0 ORDER BY run")]
+            return [row[0] for row in self._db.execute("SELECT run FROM runs WHERE state != 'done' ORDER BY run")]
 
     def last_step(self, run: int) -> int:
         with self._lock:
@@ -153,12 +160,8 @@ class Outbox:
 
     def unfinished_runs(self) -> list[tuple[int, Path]]:
         with self._lock:
-            rows = self._db.execute("SELECT run, folder FROM runs WHERE finished = 0 ORDER BY run").fetchall()
+            rows = self._db.execute("SELECT run, folder FROM runs WHERE state = 'running' ORDER BY run").fetchall()
         return [(run, Path(folder)) for run, folder in rows]
-
-    def forget_run(self, run: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM runs WHERE run = ? AND finished = 1", (run,))
 
     # -- sending ------------------------------------------------------------------------------------------------
     def pending(self, run: int | None = None) -> int:
@@ -195,6 +198,8 @@ class Outbox:
         except Refused as exc:
             log.error("the platform refused %s %s for run %s: %s", method, path, run, exc)
             self._fail(item_id, run, method, path, exc.status, exc.answer)
+            if path.endswith("/finish"):
+                self._done(run)
             return True
         except Exception as exc:
             with self._lock:
@@ -203,6 +208,8 @@ class Outbox:
             raise
         with self._lock:
             self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+        if path.endswith("/finish"):
+            self._done(run)  # from now on the platform knows the run ended
         return True
 
     def _fail(self, item_id, run, method, path, status, answer) -> None:

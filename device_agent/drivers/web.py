@@ -293,6 +293,13 @@ class WebDriver(Driver):
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
+    """Playwright's message in one line, with the reason an action kept waiting when it says one (another
+    element covering the target, the target disabled or moving)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    why = [line.lstrip("- ") for line in lines[1:] if "intercepts pointer events" in line
+           or line.lstrip("- ").startswith("element is not")]
+    text = lines[0] + (f" ({why[-1]})" if why else "")
+    return text[:700]
 

@@ -72,9 +72,15 @@ def test_event_batches_and_the_read_offset_move_together(tmp_path):
     outbox.set_step(5, 3)
     assert outbox.last_step(5) == 3
     outbox.end_run(5)
-    assert outbox.running() == [] and outbox.unfinished_runs() == []
+    # Still alive for the platform until its end is uploaded, but no longer a run to recover.
+    assert outbox.running() == [5] and outbox.unfinished_runs() == []
     body = json.loads(outbox._next()[5])
     assert body == {"batch_id": "run-5-events-0", "events": [{"event": "a"}]}
+    outbox.put(5, "POST", "/api/v1/agent/runs/5/finish", json_body={})
+    platform = Platform()
+    while outbox.send_one(platform.send):
+        pass
+    assert outbox.running() == []
 
 
 def test_a_forked_worker_process_writes_through_its_own_connection(tmp_path):

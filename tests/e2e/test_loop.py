@@ -1,0 +1,263 @@
+"""The whole loop as it runs in production, on one machine: the platform (live server), a real Celery worker
+on the configured broker (verification), a real agent process with a Chromium device, the real proxy, and
+the demo shop. Record learns a scenario; a clean replay passes; a regression in the shop's front end fails
+with the right anomalies. An agent killed mid-run fails its run with the reason, frees the device and
+uploads what it captured when it starts again; a platform outage mid-run is ridden out by the outbox."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from accounts.models import Project
+from automation.lifecycle import create_run, expire_leases
+from automation.models import AgentToken, Device, Run
+from demo.server import DemoShop
+from tests.process_audit import browser_and_proxy_pids
+from trackreplay.demo import FLOW, ensure_admin, seed_demo
+
+pytestmark = pytest.mark.browser
+
+
+class Relay:
+    """A TCP relay between the agent and the platform that can be cut, like a network outage."""
+
+    def __init__(self, target_port: int):
+        self.target = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.up.clear()
+        for end in self.open:
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.open.clear()
+
+    def restore(self):
+        self.up.set()
+
+    def close(self):
+        self.listener.close()
+        self.cut()
+
+
+class AgentProcess:
+    def __init__(self, url: str, token: str, state_dir, log):
+        self.args = [sys.executable, "-m", "trackreplay.cli", "agent", "--url", url, "--name", "lab",
+                     "--browsers", "1", "--state-dir", str(state_dir)]
+        self.env = {**os.environ, "TRACKREPLAY_AGENT_TOKEN": token}
+        self.log = log
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def loop(live_server, transactional_db, settings, tmp_path):
+    from celery.contrib.testing.worker import start_worker
+
+    from trackreplay.celery import Queue, app, queue_name
+
+    # Queues of our own: this test must not take (or leave) work in anybody else's broker queues.
+    settings.TRACKREPLAY_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}."
+    settings.TRACKREPLAY_LEASE_SECONDS = 8
+    before = browser_and_proxy_pids()
+    admin, _ = ensure_admin("admin", "loop-pass-1")
+    project = seed_demo(admin)
+    shop = DemoShop(port=0).start()
+    task = project.tasks.get()
+    task.app = shop.url
+    task.save()
+    token = AgentToken.issue(agent=project.agents.get(name="local"), name="test").token
+    relay = Relay(int(live_server.url.rsplit(":", 1)[1]))
+    log = open(tmp_path / "agent.log", "ab")
+    agent = AgentProcess(relay.url, token, tmp_path / "agent", log).start()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
+                      queues=[queue_name(Queue.VERIFY), queue_name(Queue.DEFAULT)]):
+        try:
+            yield {"project": project, "task": task, "shop": shop, "agent": agent, "relay": relay,
+                   "log": tmp_path / "agent.log"}
+        finally:
+            agent.stop()
+            relay.close()
+            shop.stop()
+            log.close()
+    assert browser_and_proxy_pids() <= before, "a browser or proxy outlived the agent"
+
+
+def wait_for(check, timeout, what, log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    tail = log.read_text()[-3000:] if log else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def finished(run, timeout, log):
+    def final():
+        run.refresh_from_db()
+        return run.status in Run.FINAL
+    wait_for(final, timeout, f"run #{run.pk} to finish (it is {run.status})", log)
+    return run
+
+
+def device_online(project, log):
+    return wait_for(lambda: Device.objects.filter(project=project, status="online").first(), 60,
+                    "the agent's Chromium to come online", log)
+
+
+def test_record_learn_replay_and_catch_a_regression(loop):
+    project, task, shop, log = loop["project"], loop["task"], loop["shop"], loop["log"]
+    device_online(project, log)
+
+    recorded = finished(create_run(task, mode="record"), 120, log)
+    assert recorded.status == "passed", recorded.error
+    task.refresh_from_db()
+    record = recorded.test_records.get()
+    assert record.is_baseline and task.baseline_record == record and task.mock_record is not None
+    assert task.scenario is not None and task.scenario.current_version.rules.exists()
+    assert recorded.screenshots.count() == len(recorded.timeline) == recorded.step_count == 9
+    assert {e.step for e in record.events.filter(name="tab_click")} == {4, 7}
+    paths = set(task.mock_record.exchanges.values_list("path", flat=True))
+    assert "/api/home" in paths and "/app.js" not in paths and "/" not in paths
+
+    clean = finished(create_run(task, mode="replay"), 120, log)
+    assert clean.status == "passed", clean.error
+    report = clean.reports.get()
+    assert report.pass_rate == 1.0 and report.strong_anomalies == 0
+    assert clean.test_records.get().proxy_report["served"] >= 3
+
+    shop.set_regressions(["wrong_tab_name"])
+    broken = finished(create_run(task, mode="replay"), 120, log)
+    shop.set_regressions([])
+    assert broken.status == "failed"
+    anomalies = list(broken.reports.get().anomalies.filter(strength="strong"))
+    assert {(a.event_name, a.property_path) for a in anomalies} == {("tab_click", "tab_name")}
+    assert any("for tab_id = 2 is 'Fresh'" in a.message for a in anomalies)
+    assert Device.objects.get(project=project).status == "online"
+
+
+def test_an_agent_killed_mid_run_fails_the_run_and_uploads_its_capture_after_restart(loop, settings):
+    project, task, log, agent, relay = loop["project"], loop["task"], loop["log"], loop["agent"], loop["relay"]
+    device = device_online(project, log)
+    script = task.script
+    script.source = FLOW.split("steps:")[0] + "steps:\n  - launch: {clear_state: true}\n" \
+        "  - tap: {id: popup-close, optional: true, timeout: 2}\n  - wait: 3\n  - tap: {id: tab-2}\n" \
+        "  - wait: 120\n"
+    script.save()
+    run = create_run(task, mode="record")
+    wait_for(lambda: any(s["index"] == 3 and s["outcome"] == "running" for s in Run.objects.get(pk=run.pk).timeline),
+             60, "step 3 to start", log)
+    # The platform becomes unreachable; the app sends tab_click (step 4), which the agent cannot upload;
+    # then the agent dies.
+    relay.cut()
+    time.sleep(6)
+    agent.kill()
+    relay.restore()
+    wait_for(lambda: expire_leases() or Run.objects.get(pk=run.pk).status == "error", 30, "the lease to expire")
+    run.refresh_from_db()
+    assert run.status == "error" and "the agent stopped answering at step" in run.error, run.error
+    device.refresh_from_db()
+    assert device.status != "busy"
+    record = run.test_records.get()
+    assert not record.events.filter(name="tab_click").exists()  # captured, but still in the agent's outbox
+
+    agent.start()  # the same state folder: its outbox still holds what it captured
+    wait_for(lambda: record.events.filter(name="tab_click").exists(), 60,
+             "the captured events to arrive after the restart", log)
+    run.refresh_from_db()
+    record.refresh_from_db()
+    assert run.status == "error"  # it stays failed, with its capture
+    assert list(record.events.filter(name="tab_click").values_list("step", flat=True)) == [4]
+    assert "run_crashed" in record.health_flags
+    assert [s["outcome"] for s in run.timeline] == ["passed", "skipped", "passed", "passed", "failed"]
+    assert run.timeline[4]["error"].startswith("interrupted: the agent stopped answering")
+    wait_for(lambda: Device.objects.get(pk=device.pk).status == "online", 30, "the device to come back")
+
+
+def test_a_platform_outage_mid_run_is_ridden_out_by_the_outbox(loop):
+    project, task, log, relay = loop["project"], loop["task"], loop["log"], loop["relay"]
+    device_online(project, log)
+    recorded = finished(create_run(task, mode="record"), 120, log)
+    assert recorded.status == "passed", recorded.error
+    task.refresh_from_db()
+    run = create_run(task, mode="replay")
+    wait_for(lambda: Run.objects.get(pk=run.pk).status == "running", 60, "the replay to start", log)
+    relay.cut()
+    time.sleep(4)  # steps run, events are captured, nothing reaches the platform
+    relay.restore()
+    run = finished(run, 120, log)
+    assert run.status == "passed", run.error
+    record = run.test_records.get()
+    assert record.events.count() == recorded.test_records.get().events.count()
+    assert "count_mismatch" not in record.health_flags
+    assert Project.objects.get(pk=project.pk)
