@@ -170,6 +170,12 @@ def record_steps(run: Run, steps: list[dict]) -> None:
     """Merge step results (by index) into the run's timeline: uploads may repeat or arrive twice."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.is_final:  # late uploads of a run that ended without its agent: "running" is stale news
+            known = {step["index"]: step for step in locked.timeline or []}
+            steps = [dict(step, outcome="failed", error=f"interrupted: {locked.error}")
+                     if step.get("outcome") == "running" else step for step in steps
+                     if step.get("outcome") != "running" or known.get(step["index"], {}).get("outcome")
+                     in (None, "running")]
         Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, steps))
 
 
