@@ -10,6 +10,8 @@ from accounts.models import Membership, User
 from trackreplay.console.pages import PAGES
 from trackreplay.demo import ensure_admin, seed_demo
 
+from ..console_data import recorded_demo
+
 from .. import factories as f
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run",
@@ -48,7 +50,7 @@ def demo_targets(console_url):
     Runs before the browser starts: ORM calls made while Playwright's event loop runs would open a
     connection in another async context that nothing closes."""
     admin, _ = ensure_admin("admin", "browser-pass-1")
-    project = seed_demo(admin)
+    project = recorded_demo(admin)
     report = f.ReportFactory(project=project, test_record=project.test_records.first())
     f.AnomalyFactory(report=report)
     other = f.ProjectFactory(name="Shop iOS", slug="shop-ios")

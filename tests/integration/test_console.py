@@ -8,13 +8,15 @@ from accounts.models import Project
 from trackreplay.console.pages import PAGES
 from trackreplay.demo import ensure_admin, seed_demo
 
+from ..console_data import recorded_demo
+
 from .. import factories as f
 
 
 @pytest.fixture
 def demo(db):
     admin, _ = ensure_admin("admin", "demo-pass-123")
-    project = seed_demo(admin)
+    project = recorded_demo(admin)
     report = f.ReportFactory(project=project, test_record=project.test_records.first())
     f.AnomalyFactory(report=report, message="tab_name 'Fresh ' is not one of ['Recommended', 'Fresh']")
     client = Client()

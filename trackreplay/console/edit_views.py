@@ -17,7 +17,7 @@ from .views import _context, _editor_project, _page_or_404
 
 
 def form_for(page, data=None, instance=None):
-    form_class = forms.modelform_factory(page.model, fields=list(page.editable))
+    form_class = page.form or forms.modelform_factory(page.model, fields=list(page.editable))
     return form_class(data=data, instance=instance)
 
 
@@ -33,7 +33,7 @@ def edit(request, project_slug, page_slug, pk):
     page = _page_or_404(page_slug)
     if not page.editable:
         raise Http404("Not editable")
-    project, role = _editor_project(request, project_slug)
+    project, role = _editor_project(request, project_slug, page.edit_roles)
     obj = _object(page, project, pk)
     form = form_for(page, request.POST if request.method == "POST" else None, obj)
     if request.method == "POST" and form.is_valid():
@@ -48,7 +48,7 @@ def create(request, project_slug, page_slug):
     page = _page_or_404(page_slug)
     if not page.creatable:
         raise Http404("Not creatable here")
-    project, role = _editor_project(request, project_slug)
+    project, role = _editor_project(request, project_slug, page.edit_roles)
     form = form_for(page, request.POST if request.method == "POST" else None, page.model(project=project))
     if request.method == "POST" and form.is_valid():
         obj = form.save()

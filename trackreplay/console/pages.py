@@ -9,8 +9,11 @@ from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
 from scenarios.models import Scenario
-from test_records.models import TestRecord
+from test_records.models import HealthFlag, TestRecord
 from tracking_plan.models import EventDefinition, Fault
+
+from . import automation_forms as forms
+from .cells import Code
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,87 @@ class Page:
     editable: tuple[str, ...] = ()  # fields QA and admins may change from the console
     creatable: bool = False  # a "New" form on the list page (needs editable)
     related: tuple[str, ...] = field(default_factory=tuple)  # select_related for the list
+    form: Callable | None = None  # a form class of its own, for fields a person should not type as JSON
+    actions: tuple[tuple[str, str], ...] = ()  # (action, button label): POST buttons on the detail page
+    edit_roles: tuple[str, ...] = ("admin", "qa")  # who may create, edit and use the actions
+
+
+@dataclass(frozen=True)
+class Flags:
+    """A record's health flags, shown as red and yellow badges."""
+
+    flags: tuple | list
+
+    def badges(self) -> list[tuple[str, str]]:
+        labels = dict(HealthFlag.choices)
+        return [(labels.get(flag, flag), HealthFlag.severity(flag)) for flag in self.flags]
+
+
+def _run_flags(run) -> list[str]:
+    record = run.test_records.order_by("pk").first()
+    return record.health_flags if record else []
+
+
+def run_progress(run) -> str:
+    done = sum(1 for step in run.timeline or [] if step.get("outcome") in ("passed", "failed", "skipped"))
+    return f"{done}/{run.step_count} steps" if run.step_count else "—"
+
+
+@dataclass(frozen=True)
+class PostButton:
+    """A button that POSTs (with the CSRF token) to url; rendered in a table cell."""
+
+    url: str
+    label: str
+
+
+def revoke_button(token):
+    from django.urls import reverse
+
+    if token.revoked_at:
+        return None
+    return PostButton(reverse("console-revoke-token", args=[token.agent.project.slug, token.agent_id, token.pk]),
+                      "Revoke")
+
+
+def current_run(device):
+    return device.runs.filter(status__in=["queued", "running"], lease_expires_at__isnull=False).first()
+
+
+def describe_selector(task) -> str:
+    selector = task.device_selector or {}
+    platform = selector.get("platform") or task.script.platform
+    labels = selector.get("labels") or []
+    return platform + (f" labelled {', '.join(labels)}" if labels else "")
+
+
+def flow_steps(script) -> list:
+    """The flow as the agent will run it, step by step; one row with the reason when it cannot run."""
+    from types import SimpleNamespace
+
+    from device_agent.flows import FlowError
+
+    if script.is_python:
+        return []
+    try:
+        flow = script.parse()
+    except FlowError as exc:
+        return [SimpleNamespace(index="—", action="cannot run", target=str(exc), options="", line=exc.line)]
+    rows = []
+    for index, step in enumerate(flow.steps, 1):
+        options = [f"{key}={value}" for key, value in step.params.items()]
+        options += [f"{key}={getattr(step, key)}" for key in ("timeout", "retry") if getattr(step, key)]
+        options += ["optional"] if step.optional else []
+        options += [f"label={step.label}"] if step.label else []
+        where = step.line if step.file == script.path else f"{step.file}:{step.line}"
+        rows.append(SimpleNamespace(index=index, action=step.action, target=" or ".join(map(str, step.target)),
+                                    options=", ".join(options), line=where))
+    return rows
+
+
+def flow_step_count(script):
+    rows = flow_steps(script)
+    return "error" if rows and rows[0].index == "—" else len(rows)
 
 
 PAGES: tuple[Page, ...] = (
@@ -107,7 +191,7 @@ PAGES: tuple[Page, ...] = (
          search=("path", "host"), in_nav=False, related=("mock_record",), editable=("enabled",)),
     Page("test-records", "Test records", TestRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Baseline", "is_baseline"),
-          Column("Events", lambda o: o.events.count()), Column("Health", "health_flags"),
+          Column("Events", lambda o: o.events.count()), Column("Health", lambda o: Flags(o.health_flags)),
           Column("Created", "created_at")),
          detail=("name", "source", "run", "mock_record", "is_baseline", "health_flags", "device_event_count",
                  "steps", "created_at"),
@@ -132,14 +216,16 @@ PAGES: tuple[Page, ...] = (
                          (Column("Title", "title"), Column("Status", "status")), page="faults")),
          search=("test_record__name",), related=("test_record", "scenario_version__scenario")),
     Page("tasks", "Tasks", Task,
-         (Column("Name", "name"), Column("Script", "script"), Column("Mock record", "mock_record"),
-          Column("Scenario", "scenario"), Column("Enabled", "enabled")),
-         detail=("name", "script", "mock_record", "scenario", "baseline_record", "device_selector", "enabled",
-                 "created_at"),
+         (Column("Name", "name"), Column("Flow", "script"), Column("Mock record", "mock_record"),
+          Column("Scenario", "scenario"), Column("Devices", lambda o: describe_selector(o)),
+          Column("Enabled", "enabled")),
+         detail=("name", "script", "app", "env", "mock_record", "scenario", "baseline_record", "mock_scope",
+                 "time_cap", "enabled", "created_at"),
          children=(Child("Runs", lambda o: o.runs.all(),
                          (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"),
                           Column("Device", "device"), Column("Created", "created_at")), page="runs"),),
-         related=("script", "mock_record", "scenario")),
+         related=("script", "mock_record", "scenario"), editable=("name",), creatable=True,
+         form=forms.TaskForm, actions=(("record", "Record"), ("replay", "Replay"))),
     Page("task-groups", "Task groups", TaskGroup,
          (Column("Name", "name"), Column("Schedule", lambda o: o.describe_schedule()),
           Column("Tasks", lambda o: o.tasks.count()), Column("Enabled", "enabled")),
@@ -150,33 +236,42 @@ PAGES: tuple[Page, ...] = (
                          (Column("Run", "__str__"), Column("Status", "status"), Column("Created", "created_at")),
                          page="runs"))),
     Page("runs", "Runs", Run,
-         (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"), Column("Device", "device"),
-          Column("Trigger", "trigger"), Column("Created", "created_at")),
+         (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"),
+          Column("Progress", lambda o: run_progress(o)), Column("Device", "device"),
+          Column("Health", lambda o: Flags(_run_flags(o))), Column("Trigger", "trigger"),
+          Column("Created", "created_at")),
          detail=("task", "task_group", "mode", "device", "status", "trigger", "triggered_by", "started_at",
                  "finished_at", "error", "created_at"),
-         children=(Child("Test records", lambda o: o.test_records.all(), (Column("Record", "name"),),
-                         page="test-records"),
-                   Child("Reports", lambda o: o.reports.all(),
-                         (Column("Report", "__str__"), Column("Pass rate", "pass_rate")), page="reports")),
          search=("task__name",), related=("task", "device")),
     Page("devices", "Devices", Device,
          (Column("Name", "name"), Column("Platform", "platform"), Column("Model", "model"),
-          Column("OS", "os_version"), Column("Agent", "agent"), Column("Status", "status")),
+          Column("OS", "os_version"), Column("Labels", lambda o: ", ".join(o.labels or []) or None),
+          Column("Agent", "agent"), Column("Status", "status"), Column("Current run", lambda o: current_run(o)),
+          Column("Last seen", "last_seen_at")),
          detail=("name", "platform", "serial", "model", "os_version", "labels", "agent", "status", "last_seen_at"),
          children=(Child("Runs", lambda o: o.runs.all(),
                          (Column("Run", "__str__"), Column("Status", "status")), page="runs"),),
-         search=("name", "serial", "model"), related=("agent",)),
+         search=("name", "serial", "model"), related=("agent",), editable=("name",), form=forms.DeviceForm),
     Page("agents", "Agents", Agent,
          (Column("Name", "name"), Column("Host", "hostname"), Column("Version", "version"),
-          Column("Last seen", "last_seen_at")),
+          Column("Devices", lambda o: o.devices.count()), Column("Last seen", "last_seen_at")),
          detail=("name", "hostname", "version", "last_seen_at", "created_at"),
-         children=(Child("Devices", lambda o: o.devices.all(), (Column("Device", "name"),), page="devices"),
+         children=(Child("Devices", lambda o: o.devices.all(),
+                         (Column("Device", "name"), Column("Status", "status"),
+                          Column("Current run", lambda d: current_run(d))), page="devices"),
                    Child("Tokens", lambda o: o.tokens.all(),
                          (Column("Name", "name"), Column("Starts with", "hint"), Column("Last used", "last_used_at"),
-                          Column("Revoked", "revoked_at"))))),
-    Page("scripts", "Scripts", Script,
-         (Column("Name", "name"), Column("Platform", "platform"), Column("Steps", lambda o: len(o.flow or []))),
-         detail=("name", "platform", "description", "flow", "created_at")),
+                          Column("Revoked", "revoked_at"), Column("", lambda t: revoke_button(t))))),
+         editable=("name",), creatable=True, form=forms.AgentForm, edit_roles=("admin",),
+         actions=(("issue-token", "Issue a token"),)),
+    Page("scripts", "Flows", Script,
+         (Column("Name", "name"), Column("File", "path"), Column("Platform", "platform"),
+          Column("Steps", lambda o: flow_step_count(o)), Column("Updated", "updated_at")),
+         detail=("name", "path", "platform", "description", "updated_at", ("Flow", lambda o: Code(o.source))),
+         children=(Child("Steps", lambda o: flow_steps(o),
+                         (Column("#", "index"), Column("Action", "action"), Column("Target", "target"),
+                          Column("Options", "options"), Column("Line", "line"))),),
+         search=("name", "path", "source"), editable=("name",), creatable=True, form=forms.ScriptForm),
     Page("faults", "Faults", Fault,
          (Column("Title", "title"), Column("Event", "event_name"), Column("Severity", "severity"),
           Column("Status", "status"), Column("Assignee", "assignee"), Column("Due", "due_at")),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import ca_views, change_views, edit_views, report_views, scenario_views, views
+from . import automation_views, ca_views, change_views, edit_views, report_views, scenario_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -17,6 +17,13 @@ urlpatterns = [
     path("p/<slug:project_slug>/reports/<int:pk>/anomalies/<int:anomaly_pk>/repair/", report_views.repair,
          name="console-repair"),
     path("p/<slug:project_slug>/scenarios/<int:pk>/", scenario_views.scenario_detail, name="console-scenario"),
+    path("p/<slug:project_slug>/runs/<int:pk>/", automation_views.run_detail, name="console-run"),
+    path("p/<slug:project_slug>/runs/<int:pk>/screenshots/<int:step>.png", automation_views.run_screenshot,
+         name="console-run-screenshot"),
+    path("p/<slug:project_slug>/agents/<int:pk>/tokens/<int:token_pk>/revoke/", automation_views.revoke_token,
+         name="console-revoke-token"),
+    path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/do/<slug:action_name>/", automation_views.action,
+         name="console-action"),
     path("p/<slug:project_slug>/api-changes/<int:pk>/", change_views.change_detail, name="console-api-change"),
     path("p/<slug:project_slug>/api-changes/<int:pk>/<str:decision>/", change_views.decide,
          name="console-api-change-decide"),

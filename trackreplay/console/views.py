@@ -22,6 +22,7 @@ from reports.models import Report
 from test_records.models import TestRecord
 from tracking_plan.models import Fault, FaultStatus
 
+from .cells import Code
 from .pages import BY_MODEL, BY_SLUG, PAGES, Page
 
 BODY_PREVIEW_MAX = 256 * 1024
@@ -32,6 +33,8 @@ class Cell:
     text: str
     url: str | None = None
     pre: bool = False
+    badges: list | None = None  # [(text, "red" | "yellow")]
+    post: str | None = None  # a POST button to this URL, labelled text
 
 
 def _member_project(request, slug: str) -> tuple[Project, str]:
@@ -46,11 +49,11 @@ def _member_project(request, slug: str) -> tuple[Project, str]:
 CAN_EDIT = (Role.ADMIN, Role.QA)  # who changes rules and repairs them in the console
 
 
-def _editor_project(request, slug: str) -> tuple[Project, str]:
+def _editor_project(request, slug: str, roles=CAN_EDIT) -> tuple[Project, str]:
     """The project and role, for a member allowed to change rules; 404 otherwise (as for non-members)."""
     project, role = _member_project(request, slug)
-    if role not in CAN_EDIT:
-        raise Http404("Only QA engineers and admins change rules")
+    if role not in roles:
+        raise Http404("Your role does not allow this change")
     return project, role
 
 
@@ -77,6 +80,15 @@ def _body_text(data: bytes) -> str:
 
 
 def format_value(value, project: Project, *, compact: bool = False) -> Cell:
+    if hasattr(value, "url") and hasattr(value, "label") and not isinstance(value, Model):
+        return Cell(value.label, post=value.url)
+    if hasattr(value, "badges"):
+        badges = value.badges()
+        return Cell("—" if not badges else "", badges=badges)
+    if isinstance(value, Code):
+        lines = value.text.splitlines() or [""]
+        width = len(str(len(lines)))
+        return Cell("\n".join(f"{n:>{width}} │ {line}" for n, line in enumerate(lines, 1)), pre=True)
     if value is None or value == "":
         return Cell("—")
     if isinstance(value, bool):
@@ -87,6 +99,8 @@ def format_value(value, project: Project, *, compact: bool = False) -> Cell:
         return Cell(formats.date_format(timezone.localtime(value), "Y-m-d H:i:s"))
     if isinstance(value, float):
         return Cell(f"{value:.1%}" if 0 <= value <= 1 else f"{value:g}")
+    if isinstance(value, dict) and value and all(isinstance(v, (str, int, float)) for v in value.values()):
+        return Cell(", ".join(f"{k}={v}" for k, v in value.items()))  # variables: NAME=value, never JSON
     if isinstance(value, (dict, list)):
         if not value:
             return Cell("—")
@@ -218,7 +232,7 @@ def object_list(request, project_slug, page_slug):
     paginator = Paginator(queryset, 50)
     page_obj = paginator.get_page(request.GET.get("page"))
     context = _context(
-        request, project, role, page=page, query=query, page_obj=page_obj,
+        request, project, role, page=page, query=query, page_obj=page_obj, can_change=role in page.edit_roles,
         columns=[c.label for c in page.columns],
         rows=_rows(page_obj.object_list, page.columns, project, page),
     )
@@ -235,6 +249,9 @@ def object_detail(request, project_slug, page_slug, pk):
         raise Http404("No such object in this project")
     fields = []
     for name in page.detail:
+        if isinstance(name, tuple):  # (label, function of the object)
+            fields.append((name[0], format_value(name[1](obj), project)))
+            continue
         try:
             label = page.model._meta.get_field(name).verbose_name
         except Exception:  # a property such as url or request_body
@@ -250,4 +267,5 @@ def object_detail(request, project_slug, page_slug, pk):
         })
     return render(request, "console/detail.html", _context(
         request, project, role, page=page, obj=obj, fields=fields, children=children,
+        can_change=role in page.edit_roles,
     ))

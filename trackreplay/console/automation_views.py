@@ -1,0 +1,138 @@
+"""Console pages that make runs happen and watch them: Record and Replay on a task, a run's live progress
+(each step's state, the screenshot timeline, the events each step sent, the device's logs, the report),
+agents' tokens (issued once, revocable)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.views.decorators.http import require_POST
+
+from automation.lifecycle import RunConflict, create_run
+from automation.models import Agent, AgentToken, Run, RunMode, RunScreenshot, Task
+from test_records.models import HealthFlag
+
+from .pages import Flags
+from .views import _context, _editor_project, _member_project, _page_or_404
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return formats.date_format(timezone.localtime(moment), "Y-m-d H:i:s")
+
+
+def _when_ms(ms) -> str:
+    if not isinstance(ms, int):
+        return "—"
+    return formats.date_format(timezone.localtime(datetime.fromtimestamp(ms / 1000, tz=dt_timezone.utc)), "H:i:s")
+
+
+def _seconds(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return ""
+    span = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+    return f"{span.total_seconds():.1f} s"
+
+
+# -- actions (POST buttons on detail pages) ---------------------------------------------------------------------
+
+def _start(mode):
+    def start(request, project, task: Task):
+        try:
+            run = create_run(task, mode=mode, user=request.user)
+        except RunConflict as exc:
+            messages.error(request, str(exc))
+            return redirect(reverse("console-detail", args=[project.slug, "tasks", task.pk]))
+        messages.success(request, f"{run} queued: it starts as soon as a matching device is free.")
+        return redirect(reverse("console-run", args=[project.slug, run.pk]))
+    return start
+
+
+def _issue_token(request, project, agent: Agent):
+    # Shown in this answer only (not through messages, which may travel in a cookie), and never again.
+    issued = AgentToken.issue(agent=agent, name=request.POST.get("name") or f"issued by {request.user}")
+    return render(request, "console/token_issued.html", _context(
+        request, project, "admin", page=_page_or_404("agents"), agent=agent, token=issued.token,
+        platform_url=request.build_absolute_uri("/")[:-1]))
+
+
+ACTIONS = {
+    ("tasks", "record"): _start(RunMode.RECORD),
+    ("tasks", "replay"): _start(RunMode.REPLAY),
+    ("agents", "issue-token"): _issue_token,
+}
+
+
+@login_required
+@require_POST
+def action(request, project_slug, page_slug, pk, action_name):
+    page = _page_or_404(page_slug)
+    handler = ACTIONS.get((page_slug, action_name))
+    if handler is None:
+        raise Http404("No such action")
+    project, _ = _editor_project(request, project_slug, page.edit_roles)
+    obj = page.model.objects.filter(pk=pk, project=project).first()
+    if obj is None:
+        raise Http404("No such object in this project")
+    return handler(request, project, obj)
+
+
+@login_required
+@require_POST
+def revoke_token(request, project_slug, pk, token_pk):
+    project, _ = _editor_project(request, project_slug, ("admin",))
+    token = get_object_or_404(AgentToken, pk=token_pk, agent_id=pk, agent__project=project)
+    token.revoke()
+    messages.success(request, f"Revoked {token}: the agent is cut off at its next request.")
+    return redirect(reverse("console-detail", args=[project.slug, "agents", pk]))
+
+
+# -- a run, live ------------------------------------------------------------------------------------------------------
+
+@login_required
+def run_detail(request, project_slug, pk):
+    project, role = _member_project(request, project_slug)
+    run = get_object_or_404(Run.objects.select_related("task", "device", "task_group"), pk=pk, project=project)
+    record = run.test_records.order_by("pk").first()
+    by_step: dict = defaultdict(Counter)
+    if record is not None:
+        for step, name in record.events.order_by("seq").values_list("step", "name"):
+            by_step[step][name] += 1
+    shots = {shot.step: shot for shot in RunScreenshot.objects.filter(run=run)}
+    steps = []
+    for step in run.timeline or []:
+        index = step["index"]
+        steps.append({
+            **step, "started": _when(step.get("started_at")),
+            "took": _seconds(step.get("started_at"), step.get("finished_at")),
+            "events": sorted(by_step.get(index, {}).items()),
+            "shot": reverse("console-run-screenshot", args=[project.slug, run.pk, index]) if index in shots else None,
+        })
+    report = run.reports.order_by("-pk").first()
+    flags = Flags(record.health_flags if record else []).badges()
+    context = _context(
+        request, project, role, page=_page_or_404("runs"), run=run, record=record, steps=steps, report=report,
+        flags=flags, before_first=sorted(by_step.get(None, {}).items()) + sorted(by_step.get(0, {}).items()),
+        logs=[dict(line, at_text=_when_ms(line.get("at"))) for line in (run.logs or [])[-500:]],
+        live=not run.is_final, can_run=role in ("admin", "qa"),
+        health=dict(HealthFlag.choices),
+    )
+    template = "console/_run_progress.html" if request.headers.get("HX-Request") else "console/run.html"
+    return render(request, template, context)
+
+
+@login_required
+def run_screenshot(request, project_slug, pk, step):
+    project, _ = _member_project(request, project_slug)
+    shot = get_object_or_404(RunScreenshot, run_id=pk, run__project=project, step=step)
+    return FileResponse(shot.image.open("rb"), content_type="image/png")
