@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install chromium browser-sdks bench check clean
+.PHONY: run test install chromium browser-sdks demo-web bench check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +37,24 @@ $(BROWSER_SDKS)/node_modules/.installed: $(BROWSER_SDKS)/package-lock.json
 
 browser-sdks: $(BROWSER_SDKS)/node_modules/.installed
 
-run: install
+# The demo shop's front end tracks with the Sensors Data web SDK from npm (demo/web/package-lock.json).
+DEMO_WEB := demo/web
+$(DEMO_WEB)/node_modules/.installed: $(DEMO_WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else echo "npm is missing: install Debian's nodejs and npm packages" >&2; exit 1; fi; }
+	npm ci --prefix $(DEMO_WEB) --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo-web: $(DEMO_WEB)/node_modules/.installed
+
+run: install chromium demo-web
 	$(BIN)/trackreplay up --demo --host $(HOST) --port $(PORT)
 
-test: install chromium browser-sdks
+test: install chromium browser-sdks demo-web
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install chromium demo-web
 	$(BIN)/python -m pytest -m bench tests/bench -s $(PYTEST_ARGS)
 
 check: install

@@ -50,54 +50,60 @@ class Strict(serializers.Serializer):
 
 
 class DeviceReport(Strict):
-    platform = serializers.ChoiceField(choices=Platform.choices)
-    name = serializers.CharField(max_length=100)
-    serial = serializers.CharField(max_length=120, allow_blank=True, required=False, default="")
-    model = serializers.CharField(max_length=120, allow_blank=True, required=False, default="")
-    os_version = serializers.CharField(max_length=40, allow_blank=True, required=False, default="")
+    platform = serializers.ChoiceField(choices=Platform.choices, help_text="How the device is driven.")
+    name = serializers.CharField(max_length=100, help_text="The device's name, unique on this agent.")
+    serial = serializers.CharField(max_length=120, allow_blank=True, required=False, default="",
+                                   help_text="adb serial, iOS UDID, or a local id such as 'chromium-1'.")
+    model = serializers.CharField(max_length=120, allow_blank=True, required=False, default="",
+                                  help_text="Hardware model or browser.")
+    os_version = serializers.CharField(max_length=40, allow_blank=True, required=False, default="",
+                                       help_text="e.g. 'Android 14' or 'Chromium 156'.")
     labels = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list,
                                    help_text="Labels a new device starts with (edited in the console afterwards).")
 
 
 class Heartbeat(Strict):
-    hostname = serializers.CharField(max_length=255, allow_blank=True)
-    version = serializers.CharField(max_length=40, allow_blank=True)
-    devices = DeviceReport(many=True)
+    hostname = serializers.CharField(max_length=255, allow_blank=True, help_text="The agent's host name.")
+    version = serializers.CharField(max_length=40, allow_blank=True, help_text="The agent's version.")
+    devices = DeviceReport(many=True, help_text="Every device the agent drives now.")
     running = serializers.ListField(child=serializers.IntegerField(), help_text="Runs the agent is executing now.")
 
 
 class StepResult(Strict):
-    index = serializers.IntegerField(min_value=1)
-    action = serializers.CharField(max_length=100)
-    label = serializers.CharField(max_length=500, allow_blank=True)
-    outcome = serializers.ChoiceField(choices=["passed", "failed", "skipped", "running"])
-    started_at = serializers.CharField(allow_null=True, max_length=40)
-    finished_at = serializers.CharField(allow_null=True, max_length=40)
-    error = serializers.CharField(allow_blank=True, max_length=5000)
-    screenshot = serializers.CharField(allow_null=True, max_length=300)
-    line = serializers.IntegerField(allow_null=True, required=False)
-    attempts = serializers.IntegerField(min_value=0, required=False, default=0)
+    index = serializers.IntegerField(min_value=1, help_text="1-based step number in the flow.")
+    action = serializers.CharField(max_length=100, help_text="The flow action, e.g. 'tap'.")
+    label = serializers.CharField(max_length=500, allow_blank=True, help_text="What the step does, for people.")
+    outcome = serializers.ChoiceField(choices=["passed", "failed", "skipped", "running"],
+                                      help_text="running while the step is being done.")
+    started_at = serializers.CharField(allow_null=True, max_length=40, help_text="ISO 8601 UTC time.")
+    finished_at = serializers.CharField(allow_null=True, max_length=40, help_text="ISO 8601 UTC time.")
+    error = serializers.CharField(allow_blank=True, max_length=5000, help_text="Why the step failed or was skipped.")
+    screenshot = serializers.CharField(allow_null=True, max_length=300,
+                                       help_text="The screenshot's name in the run folder, uploaded separately.")
+    line = serializers.IntegerField(allow_null=True, required=False, help_text="The step's line in its flow file.")
+    attempts = serializers.IntegerField(min_value=0, required=False, default=0, help_text="Tries made (retry + 1 at most).")
 
 
 class Steps(Strict):
-    steps = StepResult(many=True)
-    step_count = serializers.IntegerField(min_value=0, required=False)
+    steps = StepResult(many=True, help_text="Step results; a step sent again replaces itself.")
+    step_count = serializers.IntegerField(min_value=0, required=False, help_text="Steps in the flow.")
 
 
 class LogLine(Strict):
-    at = serializers.IntegerField()
-    level = serializers.CharField(max_length=40)
-    text = serializers.CharField(max_length=5000, allow_blank=True)
+    at = serializers.IntegerField(help_text="ms since the epoch.")
+    level = serializers.CharField(max_length=40, help_text="e.g. 'log', 'error', 'pageerror'.")
+    text = serializers.CharField(max_length=5000, allow_blank=True, help_text="The message.")
 
 
 class Finish(Strict):
-    outcome = serializers.ChoiceField(choices=["passed", "failed", "error"])
-    error = serializers.CharField(allow_blank=True, max_length=5000)
-    steps = StepResult(many=True)
-    step_count = serializers.IntegerField(min_value=0)
-    started_at = serializers.CharField(allow_null=True, max_length=40, required=False)
-    finished_at = serializers.CharField(allow_null=True, max_length=40, required=False)
-    logs = LogLine(many=True, required=False)
+    outcome = serializers.ChoiceField(choices=["passed", "failed", "error"],
+                                      help_text="passed: every non-optional step passed; error: the run broke.")
+    error = serializers.CharField(allow_blank=True, max_length=5000, help_text="Why it did not pass.")
+    steps = StepResult(many=True, help_text="The final timeline.")
+    step_count = serializers.IntegerField(min_value=0, help_text="Steps in the flow.")
+    started_at = serializers.CharField(allow_null=True, max_length=40, required=False, help_text="ISO 8601 UTC.")
+    finished_at = serializers.CharField(allow_null=True, max_length=40, required=False, help_text="ISO 8601 UTC.")
+    logs = LogLine(many=True, required=False, help_text="The device's log lines during the run.")
 
 
 class AgentView(APIView):

@@ -56,7 +56,9 @@ def test_record_infer_replay_verify_catches_a_front_end_regression(tmp_path, sho
     rec = tmp_path / "rec"
     timeline = json.loads((rec / "timeline.json").read_text())
     assert timeline["outcome"] == "passed" and timeline["mode"] == "record" and timeline["platform"] == "web"
-    assert [s["outcome"] for s in timeline["steps"]] == ["passed", "skipped", "passed", "passed", "passed", "passed"]
+    outcomes = [s["outcome"] for s in timeline["steps"]]
+    # Step 2 closes the shop's promotion, which shows on some calls only: optional, skipped when absent.
+    assert outcomes == ["passed", outcomes[1], "passed", "passed", "passed", "passed"] and outcomes[1] != "failed"
     assert all((rec / s["screenshot"]).read_bytes()[:4] == b"\x89PNG" for s in timeline["steps"])
     events = events_of(rec)
     clicks = [e for e in events if e["event"] == "tab_click"]

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 TRACKREPLAY = str(Path(sys.executable).with_name("trackreplay"))
@@ -41,11 +42,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_up_starts_web_worker_and_beat_on_embedded_defaults_and_ctrl_c_stops_them(tmp_path):
-    """What `make run` does, on a throwaway var/ folder: SQLite and the filesystem broker, no server needed."""
+@pytest.mark.browser
+def test_up_demo_walks_the_loop_on_embedded_defaults_and_ctrl_c_stops_everything(tmp_path):
+    """What `make run` does, on a throwaway var/ folder: SQLite and the filesystem broker, no server needed;
+    web, worker, beat, the demo shop and a local agent with Chromium; the demo's record, clean replay and
+    regression on real runs; Ctrl-C stops every process."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(TRACKREPLAY_VAR_DIR=str(tmp_path), TRACKREPLAY_ADMIN_PASSWORD="walk-the-demo-1", PYTHONUNBUFFERED="1")
+    env.update(TRACKREPLAY_VAR_DIR=str(tmp_path), TRACKREPLAY_ADMIN_PASSWORD="walk-the-demo-1", PYTHONUNBUFFERED="1",
+               TRACKREPLAY_DEMO_SHOP_PORT=str(_free_port()))
     log_path = tmp_path / "up.log"
     with log_path.open("w") as log:
         up = subprocess.Popen([TRACKREPLAY, "up", "--demo", "--port", str(port), "--concurrency", "1"],
@@ -78,7 +83,15 @@ def test_up_starts_web_worker_and_beat_on_embedded_defaults_and_ctrl_c_stops_the
             assert "ready." in text, text
             assert "beat: Starting" in text, text
             pids = [int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", text)]
-            assert len(pids) == 3
+            assert re.findall(r"started (\w+) \(pid", text) == ["web", "worker", "beat", "shop", "agent"]
+            # The demo walks the whole loop on real runs: record, a clean replay, a regression.
+            for _ in range(300):
+                if "[demo] done" in log_path.read_text() or "[demo] the walk stopped" in log_path.read_text():
+                    break
+                time.sleep(0.5)
+            text = log_path.read_text()
+            assert "[demo] done: the clean replay passed and the regression was caught" in text, text
+            assert re.search(r"3\. replay, regression .*: failed \(\d+ strong anomalies", text), text
         finally:
             up.send_signal(signal.SIGINT)  # what Ctrl-C sends
             code = up.wait(timeout=60)

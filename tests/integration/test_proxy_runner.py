@@ -12,7 +12,7 @@ from tests import factories as f
 def args(record_id, **extra):
     values = dict(mode="replay", mock_record=record_id, har=None, out=None, events=None, stats=None, ignore=None,
                   global_mocks=None, unmatched=None, repeat="last", host="127.0.0.1", port=9999, insecure=False,
-                  forward_tracking=False, upstream_ca=None, confdir=None, platform=None, run_token=None)
+                  forward_tracking=False, upstream_ca=None, confdir=None, platform=None, run_token=None, scope=None)
     values.update(extra)
     return Namespace(**values)
 
