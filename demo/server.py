@@ -86,6 +86,7 @@ class RecordedRequest:
 @dataclass
 class ShopState:
     regressions: list[str] = field(default_factory=list)
+    popups: bool = True  # the promotion shows on about half of the calls; off for timing the same screens
     # One cart per browser (the shop_session cookie): product_id -> qty, in order of first add. A fresh
     # browser profile starts with an empty cart, as a new user of a real shop does.
     carts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -214,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def popup(self) -> None:
         self._count("/api/popup")
-        self._answer({"popups": random.choice([[], POPUPS])})
+        self._answer({"popups": random.choice([[], POPUPS]) if self.state.popups else []})
 
     # ---- tracking endpoint (what the proxy answers itself when one sits in between) ----
 
@@ -298,8 +299,8 @@ class _Server(ThreadingHTTPServer):
 class DemoShop:
     """The shop in a background thread: `shop = DemoShop(port=0); shop.start(); shop.url; shop.stop()`."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", regressions=()) -> None:
-        self.state = ShopState(regressions=check_regressions(list(regressions)))
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", regressions=(), popups: bool = True) -> None:
+        self.state = ShopState(regressions=check_regressions(list(regressions)), popups=popups)
         self.server = _Server((host, port), Handler)
         self.server.state, self.server.shop = self.state, self
         self.host, self.port = host, self.server.server_port

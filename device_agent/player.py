@@ -230,8 +230,8 @@ class Player:
                 function(self.driver, dict(self.flow.env))
             else:
                 function(self.driver)
-        except (DriverError, StepFailed):
-            raise
+        except (DriverError, StepFailed) as exc:
+            raise StepFailed(f"{path.name}: {exc}") from None
         except AssertionError as exc:
             raise StepFailed(f"{path.name}: assertion failed: {exc}") from None
         except Exception as exc:

@@ -208,6 +208,9 @@ else:
         "processed_folder": str(_processed_dir),
         "store_processed": False,
         "control_folder": str(_control_dir),
+        # The folder is polled; kombu's default of 1 s would add up to a second to every hop (a run reaching
+        # its agent, a finished run reaching verification).
+        "polling_interval": 0.2,
     }
     CELERY_RESULT_BACKEND = f"file://{_results_dir}"
 CELERY_TIMEZONE = TIME_ZONE

@@ -134,3 +134,31 @@ def test_a_stopped_play_leaves_no_browser_or_proxy_and_keeps_its_timeline(tmp_pa
     timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
     assert timeline["outcome"] == "failed" and timeline["steps"][0]["outcome"] == "passed"
     assert browser_and_proxy_pids() <= before
+
+
+def test_python_steps_time_caps_and_a_named_mock_scope(tmp_path, shop):
+    (tmp_path / "cart.py").write_text(
+        "from device_agent.flows import Locator\n\n"
+        "def run(driver, env):\n"
+        "    driver.tap(driver.find([Locator('id', 'add-' + env['PRODUCT'])], 5))\n"
+        "    assert driver.text_of(driver.find([Locator('id', 'cart-count')], 5)) == '1', 'cart not updated'\n")
+    (tmp_path / "flow.yaml").write_text("app: ${SHOP}\nenv: {PRODUCT: P2002}\nsteps:\n  - launch\n"
+                                        "  - tap: {id: popup-close, optional: true, timeout: 1}\n"
+                                        "  - tap: {id: tab-2}\n  - python: cart.py\n")
+    result = play(tmp_path, "--record", tmp_path / "rec", "--mock-scope", "all", shop=shop)
+    assert result.returncode == 0, result.stdout + result.stderr
+    urls = [e["request"]["url"] for e in json.loads((tmp_path / "rec" / "mock.har").read_text())["log"]["entries"]]
+    assert any(u.endswith("/app.js") for u in urls)  # 'all' takes the app's own code too
+    assert {e["step"] for e in events_of(tmp_path / "rec") if e["event"] == "add_to_cart"} == {4}
+
+    failing = play(tmp_path, "--out", tmp_path / "bad", "--env", "PRODUCT=P9999", shop=shop)
+    timeline = json.loads((tmp_path / "bad" / "timeline.json").read_text())
+    assert failing.returncode == 1 and "cart.py: " in timeline["steps"][3]["error"]
+
+    (tmp_path / "slow.yaml").write_text("app: ${SHOP}\nsteps:\n  - launch\n  - wait: 1.5\n  - wait: 1.5\n"
+                                        "  - wait: 1.5\n  - back\n")
+    capped = subprocess.run([*CLI, "play", str(tmp_path / "slow.yaml"), "--env", f"SHOP={shop.url}", "--out",
+                             str(tmp_path / "slow"), "--time-cap", "3"], capture_output=True, text=True, timeout=120)
+    timeline = json.loads((tmp_path / "slow" / "timeline.json").read_text())
+    assert capped.returncode == 1 and "reached its time cap of 3 s" in timeline["error"]
+    assert timeline["steps"][-1]["outcome"] == "skipped"

@@ -17,6 +17,7 @@ from reports.repair import RepairError, repair_anomaly
 from reports.verification import baseline_diff
 from scenarios.repair import ACTIONS, actions_for
 
+from .pages import Flags
 from .views import CAN_EDIT, _context, _editor_project, _member_project
 
 
@@ -45,6 +46,7 @@ def report_detail(request, project_slug, pk):
     return render(request, "console/report.html", _context(
         request, project, role, page=None, report=report, groups=ordered, diffs=diffs,
         can_repair=role in CAN_EDIT, newer=report.superseded_by.order_by("-pk").first(),
+        health=Flags(report.test_record.health_flags).badges(),
     ))
 
 
