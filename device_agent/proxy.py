@@ -6,7 +6,6 @@ killed (PR_SET_PDEATHSIG), so no proxy outlives the agent or `play` that started
 from __future__ import annotations
 
 import argparse
-import ctypes
 import http.client
 import json
 import signal
@@ -15,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mock_records.proxy.runner import command
+from mock_records.proxy.runner import command, die_with_parent
 
 CONTROL = "http://trackreplay.control"
 
@@ -24,13 +23,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: the parent's finally blocks still stop the proxy
 
 
 class ProxyError(RuntimeError):
@@ -65,7 +57,7 @@ class ProxyProcess:
     def start(self, timeout: float = 30) -> ProxyProcess:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command(self.args, self.folder), stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

@@ -18,6 +18,18 @@ from mock_records.ca import default_confdir
 ADDON = Path(__file__).with_name("addon.py")
 
 
+def die_with_parent() -> None:
+    """preexec_fn for the proxy process: the kernel sends it SIGTERM when the process that started it dies,
+    even by SIGKILL, so no proxy outlives its runner, agent or `play` (Linux; elsewhere the runner's own
+    signal handling still stops it)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def mitmdump() -> str:
     here = Path(sys.executable).with_name("mitmdump")
     return str(here) if here.exists() else (shutil.which("mitmdump") or "mitmdump")
@@ -101,12 +113,19 @@ def run(args) -> int:
         if args.har and not Path(args.har).is_file():
             print(f"trackreplay proxy: {args.har}: no such file", file=sys.stderr)
             return 2
-        process = subprocess.Popen(command(args, folder))
+        process = subprocess.Popen(command(args, folder), preexec_fn=die_with_parent)
+
+        def stop(signum, frame):  # SIGTERM as Ctrl-C: mitmdump writes its HAR and report on SIGINT
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, stop)
         try:
             return process.wait()
         except KeyboardInterrupt:
             process.send_signal(signal.SIGINT)
             return process.wait(timeout=30)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

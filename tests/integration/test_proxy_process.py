@@ -157,6 +157,13 @@ def test_a_crashed_recording_keeps_every_completed_exchange(tmp_path):
     client.get(f"{api.url}/img")
     proxy.process.kill()  # no clean shutdown: the HAR itself is never written
     proxy.process.wait(timeout=10)
+    # The mitmdump process the runner started dies with it.
+    from tests.process_audit import browser_and_proxy_pids, describe
+
+    deadline = time.monotonic() + 10
+    while any(str(har) in describe([pid]) for pid in browser_and_proxy_pids()):
+        assert time.monotonic() < deadline, "mitmdump outlived its killed runner"
+        time.sleep(0.1)
     api.stop()
     partial = (tmp_path / "crash.har.partial.jsonl").read_text().splitlines()
     assert [json.loads(line)["request"]["url"].rsplit("/", 1)[-1] for line in partial] == ["feed?tab=1", "img"]
