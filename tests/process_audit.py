@@ -35,3 +35,11 @@ def describe(pids) -> str:
         except OSError:
             pass
     return "\n".join(lines)
+
+
+def command_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
