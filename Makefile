@@ -26,26 +26,18 @@ chromium:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: install Debian's chromium package" >&2; exit 1; fi; }
 
-# The official browser analytics SDKs (npm) that the end-to-end decoder tests load into Chromium.
+# npm folders, each pinned by its lock file: the official browser analytics SDKs that the end-to-end
+# decoder tests load into Chromium, and the demo shop's front end (the Sensors Data web SDK).
 BROWSER_SDKS := tests/e2e/browser_sdks
-$(BROWSER_SDKS)/node_modules/.installed: $(BROWSER_SDKS)/package-lock.json
+DEMO_WEB := demo/web
+%/node_modules/.installed: %/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
 	  else echo "npm is missing: install Debian's nodejs and npm packages" >&2; exit 1; fi; }
-	npm ci --prefix $(BROWSER_SDKS) --no-audit --no-fund --loglevel=error
+	npm ci --prefix $* --no-audit --no-fund --loglevel=error
 	touch $@
 
 browser-sdks: $(BROWSER_SDKS)/node_modules/.installed
-
-# The demo shop's front end tracks with the Sensors Data web SDK from npm (demo/web/package-lock.json).
-DEMO_WEB := demo/web
-$(DEMO_WEB)/node_modules/.installed: $(DEMO_WEB)/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
-	  else echo "npm is missing: install Debian's nodejs and npm packages" >&2; exit 1; fi; }
-	npm ci --prefix $(DEMO_WEB) --no-audit --no-fund --loglevel=error
-	touch $@
-
 demo-web: $(DEMO_WEB)/node_modules/.installed
 
 run: install chromium demo-web

@@ -186,3 +186,20 @@ def test_device_labels_are_edited_as_a_list(setup):
     device.refresh_from_db()
     assert device.name == "Pixel 7 #2" and device.labels == ["cn", "android-14"]
     assert people[Role.VIEWER].get(f"/p/shop/devices/{device.pk}/edit/").status_code == 404
+
+
+def test_the_api_refuses_a_broken_flow_the_same_way(setup):
+    from rest_framework.test import APIClient
+
+    project, _ = setup
+    client = APIClient()
+    client.force_authenticate(project.memberships.get(role=Role.QA).user)
+    payload = {"project": project.pk, "name": "Browse", "path": "browse.yaml", "platform": "web",
+               "source": FLOW + "  - tap: {txt: Fresh}\n"}
+    answer = client.post("/api/v1/scripts/", payload, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["source"] == ["line 5: tap: unknown key 'txt'; known: optional, timeout, retry, label, "
+                                       "target, id, text, accessibility_id, xpath, css, point"]
+    traversal = client.post("/api/v1/scripts/", {**payload, "source": FLOW, "path": "../../etc/x.yaml"}, format="json")
+    assert traversal.status_code == 400 and "path" in traversal.json()
+    assert client.post("/api/v1/scripts/", {**payload, "source": FLOW}, format="json").status_code == 201
