@@ -136,9 +136,11 @@ class Agent:
 
     def _execute(self, run_id: int, bundle: dict, folder: Path) -> str:
         base = f"/api/v1/agent/runs/{run_id}"
+        root = (folder / "flow").resolve()
         for name, text in bundle["flow"]["files"].items():
-            path = (folder / "flow" / name).resolve()
-            if not str(path).startswith(str((folder / "flow").resolve())):
+            path = (root / name).resolve()
+            if not path.is_relative_to(root) or path == root:
+                log.error("run %s: the flow file name %r points outside the run's folder; not written", run_id, name)
                 continue  # the platform refuses such names; never write outside the run's folder
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
