@@ -24,6 +24,8 @@ from .models import Agent, Device, DeviceStatus, Run, RunMode, RunStatus
 
 log = logging.getLogger(__name__)
 EXECUTE_TASK = "device_agent.execute_run"
+START_SECONDS = 120  # a dispatched run the agent has not started by then fails and frees its device
+REVERIFY_SECONDS = 600  # a run verifying this long lost its verification message: it is sent again
 
 
 class RunConflict(Exception):
@@ -86,7 +88,7 @@ def dispatch_queued(project_id: int | None = None) -> list[Run]:
                 continue  # another dispatcher took it first
             with transaction.atomic():
                 taken = Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, lease_expires_at__isnull=True).update(
-                    device=device, lease_expires_at=_lease())
+                    device=device, lease_expires_at=timezone.now() + timedelta(seconds=START_SECONDS))
                 if not taken:
                     Device.objects.filter(pk=device.pk, status=DeviceStatus.BUSY).update(status=DeviceStatus.ONLINE)
                     break
@@ -200,16 +202,21 @@ def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict],
             Device.objects.filter(pk=device.pk, status=DeviceStatus.OFFLINE).update(status=DeviceStatus.ONLINE)
         known.append(device.pk)
     running = set(running)
-    held = runs_of_agent(agent).filter(status=RunStatus.RUNNING)
-    Run.objects.filter(pk__in=[r.pk for r in held if r.pk in running]).update(lease_expires_at=_lease(now))
+    held = runs_of_agent(agent).filter(status=RunStatus.RUNNING).select_related("task")
     for run in held:
-        if run.pk not in running and run.started_at and run.started_at < now - timedelta(seconds=2):
+        if run.pk in running:
+            # Alive, but not for ever: past its time cap and Celery's limits the run is lost whatever the
+            # agent says (a worker stuck where no limit reaches); then the lease runs out.
+            if run.started_at and now < run.started_at + timedelta(seconds=run.task.time_cap + 300):
+                Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(lease_expires_at=_lease(now))
+        elif run.started_at and run.started_at < now - timedelta(seconds=2):
             fail_run(run, "the agent restarted during the run; what it had captured is kept")
-    # A dispatched run the agent has not started yet keeps its lease while the agent is alive.
-    runs_of_agent(agent).filter(status=RunStatus.QUEUED, lease_expires_at__isnull=False).update(
-        lease_expires_at=_lease(now))
+    # A dispatched run the agent has not started keeps the lease it got at dispatch: an agent that never
+    # takes it (the message was lost) lets it expire instead of holding the device for ever.
     request_dispatch(agent.project_id)
-    return {"agent": agent.pk, "devices": [{"id": pk} for pk in known]}
+    cancelled = list(runs_of_agent(agent).filter(pk__in=running, status=RunStatus.CANCELLED)
+                     .values_list("pk", flat=True))
+    return {"agent": agent.pk, "devices": [{"id": pk} for pk in known], "cancel": cancelled}
 
 
 def fail_run(run: Run, reason: str, *, statuses=(RunStatus.QUEUED, RunStatus.RUNNING)) -> bool:
@@ -238,16 +245,41 @@ def fail_run(run: Run, reason: str, *, statuses=(RunStatus.QUEUED, RunStatus.RUN
     return True
 
 
+def cancel_run(run: Run, *, by: str) -> bool:
+    """A person stops a queued or running run: cancelled now, device freed; the agent running it hears it at
+    its next heartbeat and stops at the next step. False when the run had already ended."""
+    with transaction.atomic():
+        moved = Run.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+            status=RunStatus.CANCELLED, error=f"cancelled by {by}"[:5000], finished_at=timezone.now(),
+            lease_expires_at=None)
+        if not moved:
+            return False
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        interrupted = [dict(step, outcome="failed", error=f"interrupted: cancelled by {by}")
+                       for step in locked.timeline or [] if step.get("outcome") == "running"]
+        if interrupted:
+            Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, interrupted))
+        if locked.device_id:
+            Device.objects.filter(pk=locked.device_id, status=DeviceStatus.BUSY).update(status=DeviceStatus.ONLINE)
+    request_dispatch(run.project_id)
+    return True
+
+
 def expire_leases() -> list[int]:
     """Runs whose agent stopped answering: error with the reason, device freed. Devices unseen go offline."""
     now = timezone.now()
     expired = []
     for run in Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING], lease_expires_at__lt=now):
         step = _last_step(run)
-        where = f" at step {step}" if step else (" before it started" if run.status == RunStatus.QUEUED else "")
-        if fail_run(run, f"the agent stopped answering{where}: no heartbeat since "
-                         f"{(run.lease_expires_at - timedelta(seconds=lease_seconds())):%Y-%m-%d %H:%M:%S} UTC; "
-                         f"the device was freed"):
+        if run.status == RunStatus.QUEUED:
+            reason = (f"the agent of {run.device} did not start the run within {START_SECONDS} s of its dispatch "
+                      f"(offline, or the message to it was lost); the device was freed")
+        else:
+            where = f" at step {step}" if step else ""
+            reason = (f"the agent stopped answering{where}: no heartbeat since "
+                      f"{(run.lease_expires_at - timedelta(seconds=lease_seconds())):%Y-%m-%d %H:%M:%S} UTC; "
+                      f"the device was freed")
+        if fail_run(run, reason):
             expired.append(run.pk)
     offline_before = now - timedelta(seconds=settings.TRACKREPLAY_DEVICE_OFFLINE_SECONDS)
     Device.objects.filter(Q(last_seen_at__lt=offline_before) | Q(last_seen_at__isnull=True),
@@ -260,10 +292,28 @@ def _last_step(run: Run) -> int | None:
     return max(started) if started else None
 
 
+def send_verification(run_id: int) -> None:
+    from trackreplay.celery import Queue, app, queue_name
+
+    app.send_task("automation.tasks.verify_run", args=[run_id], queue=queue_name(Queue.VERIFY))
+
+
+def reverify_stuck() -> list[int]:
+    """Runs verifying for long: their message was lost (a broker failure as it was sent); send it again.
+    Verifying twice is harmless: the second delivery finds the run no longer verifying."""
+    stuck = list(Run.objects.filter(status=RunStatus.VERIFYING,
+                                    finished_at__lt=timezone.now() - timedelta(seconds=REVERIFY_SECONDS))
+                 .values_list("pk", flat=True))
+    for run_id in stuck:
+        transaction.on_commit(lambda run_id=run_id: send_verification(run_id))
+    return stuck
+
+
 def housekeeping() -> dict:
     expired = expire_leases()
+    reverified = reverify_stuck()
     dispatched = dispatch_queued()
-    return {"expired": expired, "dispatched": [run.pk for run in dispatched]}
+    return {"expired": expired, "reverified": reverified, "dispatched": [run.pk for run in dispatched]}
 
 
 # -- the end of a run --------------------------------------------------------------------------------------------
@@ -280,8 +330,6 @@ def finish_run(run: Run, *, outcome: str, error: str, timeline: list[dict], step
     """The agent says the flow ended (passed, failed or error). The run moves to verifying and its
     verification is queued; a run that already ended (lease expired while the platform was unreachable)
     keeps its state but gets what was captured."""
-    from trackreplay.celery import Queue, app, queue_name
-
     now = timezone.now()
     record = ensure_record(run)
     with transaction.atomic():
@@ -306,8 +354,10 @@ def finish_run(run: Run, *, outcome: str, error: str, timeline: list[dict], step
             Device.objects.filter(pk=run.device_id, status=DeviceStatus.BUSY).update(status=DeviceStatus.ONLINE)
         if moved:
             Run.objects.filter(pk=run.pk).update(finished_at=now)
-            transaction.on_commit(lambda: app.send_task("automation.tasks.verify_run", args=[run.pk],
-                                                        queue=queue_name(Queue.VERIFY)))
+        if moved or locked.status == RunStatus.VERIFYING:
+            # Also when the agent sends finish again: its first answer may have been an error because this
+            # message could not be sent.
+            transaction.on_commit(lambda: send_verification(run.pk))
     request_dispatch(run.project_id)
     run.refresh_from_db()
     return run
@@ -319,6 +369,16 @@ def _ms(iso: str | None) -> int | None:
     from datetime import datetime
 
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _flow_seconds(timeline: list[dict]) -> float | None:
+    """How long the flow ran on the device, from its steps' own times (the platform's clock would count the
+    time the uploads waited out an outage)."""
+    starts = [_ms(step.get("started_at")) for step in timeline if step.get("started_at")]
+    ends = [_ms(step.get("finished_at")) for step in timeline if step.get("finished_at")]
+    if not starts or not ends:
+        return None
+    return (max(ends) - min(starts)) / 1000
 
 
 def health_flags(run: Run, record: TestRecord) -> list[str]:
@@ -338,10 +398,9 @@ def health_flags(run: Run, record: TestRecord) -> list[str]:
         mismatch = mismatch or decoded < requests - undecodable or stored < decoded
     if mismatch:
         flags.append(HealthFlag.COUNT_MISMATCH)
-    if run.started_at and run.finished_at:
-        seconds = (run.finished_at - run.started_at).total_seconds()
-        if 0 < stored < seconds:
-            flags.append(HealthFlag.TOO_FEW_EVENTS)
+    seconds = _flow_seconds(run.timeline or [])
+    if seconds and 0 < stored < seconds:
+        flags.append(HealthFlag.TOO_FEW_EVENTS)
     timeline = run.timeline or []
     unfinished = (len(timeline) < run.step_count
                   or any(step.get("outcome") == "failed" or (step.get("error") or "").startswith("not run")

@@ -5,9 +5,15 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 
 from accounts.models import ProjectScoped, TokenBase
+
+
+# A run longer than this would outlive the broker's redelivery timeout (settings: visibility_timeout) and be
+# delivered to an agent a second time while it still runs.
+MAX_TIME_CAP = 3 * 3600
 
 
 class Platform(models.TextChoices):
@@ -186,8 +192,10 @@ class Task(ProjectScoped):
         max_length=1000, blank=True,
         help_text="What is recorded and replayed, comma-separated: empty for the platform's default (web: API "
                   "calls only; phones: everything), 'all', or host and path patterns (api.shop.example, /api/*).")
-    time_cap = models.PositiveIntegerField(default=900, help_text="Seconds a run may take before it is stopped "
-                                                                  "and marked (recording ends early).")
+    time_cap = models.PositiveIntegerField(
+        default=900, validators=[MinValueValidator(10), MaxValueValidator(MAX_TIME_CAP)],
+        help_text=f"Seconds a run may take before it is stopped and marked (recording ends early); "
+                  f"10 to {MAX_TIME_CAP}.")
     enabled = models.BooleanField(default=True, help_text="Disabled tasks are skipped when their group fires.")
 
     class Meta:

@@ -24,8 +24,9 @@ def housekeeping() -> None:
     from .lifecycle import housekeeping as run_housekeeping
 
     result = run_housekeeping()
-    if result["expired"] or result["dispatched"]:
-        log.info("housekeeping: leases expired %s, dispatched %s", result["expired"], result["dispatched"])
+    if any(result.values()):
+        log.info("housekeeping: leases expired %s, verification sent again %s, dispatched %s", result["expired"],
+                 result["reverified"], result["dispatched"])
 
 
 @shared_task(name="automation.tasks.verify_run", ignore_result=True, acks_late=True, reject_on_worker_lost=True,

@@ -28,7 +28,6 @@ from .client import Client, PlatformError
 from .flows import FlowError, load_flow
 from .outbox import Outbox, Refused
 from .play import PlayOptions, play
-from .player import now_iso
 
 log = logging.getLogger("trackreplay.agent")
 VERSION = "0.1.0"
@@ -71,6 +70,8 @@ class Agent:
             "hostname": socket.gethostname(), "version": VERSION, "devices": reports,
             "running": self.outbox.running()}, timeout=15)
         self.devices = {item["id"]: report for item, report in zip(answer["devices"], reports)}
+        for run_id in answer.get("cancel", []):  # the run's worker process sees this file between steps
+            (self.state_dir / f"cancel-{run_id}").touch()
         self.config = answer
         return answer
 
@@ -95,40 +96,72 @@ class Agent:
     # -- recovery after a crash -------------------------------------------------------------------------------------
     def recover(self, only: int | None = None, reason: str | None = None) -> list[int]:
         """Runs left unfinished by an earlier life of this agent (or a killed worker process): queue what
-        they captured, then their end."""
+        they captured, then their end. A run whose capture cannot be read still gets its end."""
         recovered = []
         for run, folder in self.outbox.unfinished_runs():
             if only is not None and run != only:
                 continue
             step = self.outbox.last_step(run)
             where = f" at step {step}" if step else ""
-            self.queue_new_events(run, folder)
-            self.queue_results(run, folder, outcome="error", error=reason or (
+            self.wrap_up(run, folder, outcome="error", error=reason or (
                 f"the agent stopped during the run{where}; it uploaded what was captured when it started again"))
-            self.outbox.end_run(run)
             recovered.append(run)
             log.warning("run %s was interrupted%s; its capture is queued for upload", run, where)
         return recovered
 
-    def should_stop(self) -> bool:
-        return self.stopping.is_set() or self.stop_file.exists()
+    def wrap_up(self, run_id: int, folder: Path, *, outcome: str, error: str) -> None:
+        """Queue the rest of a run's capture and its end, whatever goes wrong reading the capture: a run
+        without its end would stay running on the platform."""
+        try:
+            self.queue_new_events(run_id, folder)
+        except Exception as exc:
+            log.exception("run %s: reading its events", run_id)
+            error = f"{error}; some captured events could not be read: {exc}"
+        try:
+            self.queue_results(run_id, folder, outcome=outcome, error=error)
+        except Exception as exc:
+            log.exception("run %s: reading its results", run_id)
+            self.outbox.put(run_id, "POST", f"/api/v1/agent/runs/{run_id}/finish", json_body={
+                "outcome": "error", "error": f"{error}; its results could not be read: {exc}"[:5000], "steps": [],
+                "step_count": 0})
+        self.outbox.end_run(run_id)
+
+    def should_stop(self, run_id: int | None = None) -> bool:
+        return (self.stopping.is_set() or self.stop_file.exists()
+                or (run_id is not None and (self.state_dir / f"cancel-{run_id}").exists()))
 
     # -- one run --------------------------------------------------------------------------------------------------
     def execute(self, run_id: int) -> str:
-        try:
-            bundle = self.client.post_json(f"/api/v1/agent/runs/{run_id}/start")
-        except Refused as exc:
-            # Cancelled, failed or already started: a redelivered message after the process running it was
-            # killed (time limit, crash) finds its capture here and reports it instead of running it again.
-            log.warning("run %s not started: %s", run_id, exc)
-            self.recover(only=run_id, reason="the agent's worker process running it was killed (time limit or "
-                                             "crash); what it captured is kept")
-            return "refused"
         folder = self.state_dir / "runs" / str(run_id)
-        if folder.exists():
-            shutil.rmtree(folder)
-        (folder / "flow").mkdir(parents=True)
-        self.outbox.begin_run(run_id, folder)
+        known = run_id in [run for run, _ in self.outbox.unfinished_runs()]
+        if not known:
+            # Listed as running before it is started: a heartbeat between the start and this line would
+            # otherwise tell the platform the agent is not running it.
+            if folder.exists():
+                shutil.rmtree(folder)
+            (folder / "flow").mkdir(parents=True)
+            self.outbox.begin_run(run_id, folder)
+        bundle = None
+        for attempt in range(60):  # the platform may be restarting: keep asking for a while
+            try:
+                bundle = self.client.post_json(f"/api/v1/agent/runs/{run_id}/start")
+                break
+            except Refused as exc:
+                if known:
+                    # A redelivered message after the process running it was killed (time limit, crash):
+                    # report what it captured instead of running it again.
+                    self.recover(only=run_id, reason="the agent's worker process running it was killed (time "
+                                                     "limit or crash); what it captured is kept")
+                else:
+                    log.warning("run %s not started: %s", run_id, exc)  # cancelled or failed meanwhile
+                    self.outbox.forget_run(run_id)
+                return "refused"
+            except PlatformError as exc:
+                log.warning("run %s: the platform did not answer its start (%s); asking again", run_id, exc)
+                time.sleep(min(2 + attempt, 10))
+        if bundle is None:
+            self.outbox.forget_run(run_id)  # the platform's start timeout fails the run and frees the device
+            return "unreachable"
         try:
             return self._execute(run_id, bundle, folder)
         finally:
@@ -139,24 +172,28 @@ class Agent:
         root = (folder / "flow").resolve()
         for name, text in bundle["flow"]["files"].items():
             path = (root / name).resolve()
-            if not path.is_relative_to(root) or path == root:
-                log.error("run %s: the flow file name %r points outside the run's folder; not written", run_id, name)
-                continue  # the platform refuses such names; never write outside the run's folder
+            if not path.is_relative_to(root) or path == root:  # the platform refuses such names; never write them
+                self.wrap_up(run_id, folder, outcome="error",
+                             error=f"the flow file name {name!r} points outside the run's folder")
+                return "error"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         try:
             flow = load_flow(folder / "flow" / bundle["flow"]["entry"], env=bundle.get("env") or {},
                              app=bundle.get("app"))
         except FlowError as exc:
-            self.outbox.put(run_id, "POST", f"{base}/finish", json_body={
-                "outcome": "error", "error": f"the flow cannot run: {exc}", "steps": [], "step_count": 0})
+            self.wrap_up(run_id, folder, outcome="error", error=f"the flow cannot run: {exc}")
             return "error"
         options = PlayOptions(platform=bundle["platform"] or "web", mode=bundle["mode"], scope=bundle.get("scope") or [],
                               headed=self.headed, time_cap=bundle.get("time_cap"))
         if bundle["mode"] == "replay":
             mock = bundle["mock"]
             har = folder / "replay.har"
-            har.write_bytes(self.client.get(mock["har"], timeout=120))
+            try:
+                har.write_bytes(self.client.get(mock["har"], timeout=120))
+            except (PlatformError, Refused) as exc:
+                self.wrap_up(run_id, folder, outcome="error", error=f"the mock record could not be fetched: {exc}")
+                return "error"
             options.har = har
             options.ignore = mock.get("ignore") or None
             options.unmatched = mock.get("unmatched") or "404"
@@ -178,7 +215,7 @@ class Agent:
         tail = threading.Thread(target=self._tail_events, args=(run_id, folder, tailing), daemon=True)
         tail.start()
         try:
-            timeline = play(flow, folder, options, on_result=on_result, should_stop=self.should_stop)
+            timeline = play(flow, folder, options, on_result=on_result, should_stop=lambda: self.should_stop(run_id))
             outcome, error = timeline["outcome"], timeline.get("error", "")
         except Exception as exc:  # the device or the proxy broke under the run: report it, keep the capture
             log.exception("run %s broke", run_id)
@@ -186,10 +223,11 @@ class Agent:
         finally:
             tailing.set()
             tail.join(10)
-        if self.should_stop() and outcome != "passed":
+        if (self.state_dir / f"cancel-{run_id}").exists():
+            outcome, error = "error", "cancelled: the flow stopped at its next step"
+        elif self.should_stop() and outcome != "passed":
             outcome, error = "error", error or "the agent was stopped during the run"
-        self.queue_new_events(run_id, folder)
-        self.queue_results(run_id, folder, outcome=outcome, error=error)
+        self.wrap_up(run_id, folder, outcome=outcome, error=error)
         return outcome
 
     def _tail_events(self, run_id: int, folder: Path, done: threading.Event) -> None:
@@ -230,8 +268,12 @@ class Agent:
         if (folder / "mock.har").exists() and timeline.get("mode", "record") == "record":
             self.outbox.put(run_id, "POST", f"{base}/recording", body_file=str(folder / "mock.har"))
         elif (folder / "mock.har.partial.jsonl").exists():  # the proxy died before writing its HAR
-            entries = [json.loads(line) for line in (folder / "mock.har.partial.jsonl").read_text().splitlines()
-                       if line.strip()]
+            entries = []
+            for line in (folder / "mock.har.partial.jsonl").read_text(errors="replace").splitlines():
+                try:
+                    entries.append(json.loads(line))
+                except ValueError:
+                    log.warning("run %s: a recorded exchange was cut off by the crash; left out", run_id)
             har = {"log": {"version": "1.2", "creator": {"name": "trackreplay", "version": VERSION},
                            "entries": entries}}
             (folder / "mock.har").write_text(json.dumps(har))
@@ -243,8 +285,7 @@ class Agent:
         steps = [_step_payload(step) for step in timeline.get("steps", [])]
         self.outbox.put(run_id, "POST", f"{base}/finish", json_body={
             "outcome": outcome, "error": error[:5000], "steps": steps,
-            "step_count": len(timeline.get("steps", [])), "started_at": timeline.get("started_at"),
-            "finished_at": timeline.get("finished_at") or now_iso(), "logs": logs[-5000:]})
+            "step_count": len(timeline.get("steps", [])), "logs": logs[-5000:]})
 
     # -- the worker -------------------------------------------------------------------------------------------------
     def serve(self) -> int:

@@ -51,10 +51,6 @@ def _stop_runs(sig=None, how=None, exitcode=None, **kwargs) -> None:
 def _die_with_the_agent(**kwargs) -> None:
     # A worker process must not outlive the agent (killed with SIGKILL, the agent cannot stop it); its proxy
     # and browser die with it in turn.
-    import ctypes
-    import signal
+    from .lifeline import tether_this_process
 
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    tether_this_process()

@@ -11,7 +11,11 @@ from .outbox import Refused
 
 
 class PlatformError(Exception):
-    """The platform could not be reached or failed (5xx): worth retrying."""
+    """The platform could not be reached (status None) or failed (5xx, 408, 429): worth retrying."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class Client:
@@ -37,7 +41,7 @@ class Client:
             text = exc.read()[:2000].decode(errors="replace")
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
                 raise Refused(exc.code, text) from None
-            raise PlatformError(f"HTTP {exc.code} from {path}: {text[:300]}") from None
+            raise PlatformError(f"HTTP {exc.code} from {path}: {text[:300]}", exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
             raise PlatformError(f"{self.base} is unreachable: {getattr(exc, 'reason', exc)}") from None
 

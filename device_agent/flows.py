@@ -89,6 +89,12 @@ class Step:
     label: str = ""
     file: str = ""
     line: int | None = None
+    written: dict[str, str] = field(default_factory=dict)  # params as written, where they used ${VARIABLES}
+
+    def shown_params(self) -> dict:
+        """The params for people to read: a value that came from a variable is shown as the variable, so a
+        password passed as ${PASSWORD} never appears in timelines, reports or the console."""
+        return {**self.params, **self.written}
 
     def describe(self) -> str:
         if self.label:
@@ -96,9 +102,10 @@ class Step:
         words = [self.action]
         if self.target:
             words.append(" or ".join(str(locator) for locator in self.target))
+        shown = self.shown_params()
         for key in ("text", "seconds", "equals", "contains", "from", "to", "direction", "file", "function"):
-            if key in self.params:
-                words.append(f"{key}={self.params[key]}")
+            if key in shown:
+                words.append(f"{key}={shown[key]}")
         return " ".join(words)
 
     def to_dict(self) -> dict:
@@ -338,6 +345,8 @@ class _Reader:
             step.params[key] = check(self.scalar(node))
         except ValueError as exc:
             raise self.fail(node, f"{step.action}: {key} {exc}") from None
+        if "${" in str(node.value):
+            step.written[key] = str(node.value)
 
     def read_target(self, node, action: str) -> list[Locator]:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("trackreplay.agent.outbox")
+MAX_SERVER_ERRORS = 20  # 5xx answers to one item before it is set aside (about three minutes of backoff)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS items (
     body_file TEXT,
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    server_errors INTEGER NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failed (
@@ -158,6 +160,11 @@ class Outbox:
         with self._lock:
             self._db.execute("UPDATE runs SET step = ? WHERE run = ?", (step, run))
 
+    def forget_run(self, run: int) -> None:
+        """A run the platform would not let this agent start: nothing of it to report."""
+        with self._lock:
+            self._db.execute("DELETE FROM runs WHERE run = ?", (run,))
+
     def unfinished_runs(self) -> list[tuple[int, Path]]:
         with self._lock:
             rows = self._db.execute("SELECT run, folder FROM runs WHERE state = 'running' ORDER BY run").fetchall()
@@ -202,9 +209,20 @@ class Outbox:
                 self._done(run)
             return True
         except Exception as exc:
+            status = getattr(exc, "status", None)
             with self._lock:
-                self._db.execute("UPDATE items SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                                 (str(exc)[:500], item_id))
+                self._db.execute("UPDATE items SET attempts = attempts + 1, server_errors = server_errors + ?, "
+                                 "last_error = ? WHERE id = ?", (status is not None, str(exc)[:500], item_id))
+                attempts = self._db.execute("SELECT server_errors FROM items WHERE id = ?", (item_id,)).fetchone()[0]
+            if status is not None and attempts >= MAX_SERVER_ERRORS:
+                # The platform answers, and keeps failing on this one item: set it aside (with its answer)
+                # rather than hold back every upload behind it. An unreachable platform is waited for.
+                log.error("the platform failed %s %s for run %s %d times; set aside: %s", method, path, run,
+                          attempts, exc)
+                self._fail(item_id, run, method, path, status, str(exc))
+                if path.endswith("/finish"):
+                    self._done(run)
+                return True
             raise
         with self._lock:
             self._db.execute("DELETE FROM items WHERE id = ?", (item_id,))

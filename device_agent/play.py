@@ -144,7 +144,7 @@ def add_parser(sub) -> None:
                         help="what is recorded and replayed: api (web default: fetch/XHR), all (phones' default), "
                              "or host and path patterns (api.shop.example, /api/*); repeatable")
     parser.add_argument("--ignore", metavar="JSON", help='replay: volatile fields, {"query": ["ts"], ...}')
-    parser.add_argument("--unmatched", choices=["passthrough", "404", "502"], default="404",
+    parser.add_argument("--unmatched", choices=["passthrough", "404", "502"],
                         help="replay: what requests missing from the record get (default 404)")
     parser.add_argument("--time-cap", type=float, metavar="S", help="stop the flow after S seconds")
     parser.add_argument("--no-screenshots", action="store_true", help="no screenshot after each step")
@@ -164,6 +164,10 @@ def run(args) -> int:
         return _fail(str(exc))
     if args.mock and not args.out:
         return _fail("--mock needs --out DIR (the record is not written over)")
+    if not args.mock and (args.ignore or args.unmatched):
+        return _fail("--ignore and --unmatched are for replays: give --mock MOCK.har too")
+    if args.time_cap is not None and args.time_cap <= 0:
+        return _fail(f"--time-cap must be a positive number of seconds, not {args.time_cap:g}")
     if args.mock and not Path(args.mock).is_file():
         return _fail(f"--mock {args.mock}: no such file")
     try:
@@ -186,7 +190,8 @@ def run(args) -> int:
     mode = "record" if args.record else "replay" if args.mock else "capture"
     out_dir = Path(args.record or args.out)
     options = PlayOptions(platform=args.platform, mode=mode, har=Path(args.mock) if args.mock else None,
-                          scope=args.mock_scope or [], ignore=ignore, unmatched=args.unmatched, headed=args.headed,
+                          scope=args.mock_scope or [], ignore=ignore, unmatched=args.unmatched or "404",
+                          headed=args.headed,
                           screenshots=not args.no_screenshots, time_cap=args.time_cap)
 
     def show(record):

@@ -45,7 +45,9 @@ class Player:
         self.screenshots = screenshots and out_dir is not None
         self.settle_quiet = settle_quiet
         self.settle_timeout = settle_timeout
-        self.deadline = time.monotonic() + time_cap if time_cap else None
+        if time_cap is not None and time_cap <= 0:
+            raise ValueError(f"a time cap must be a positive number of seconds, not {time_cap}")
+        self.deadline = time.monotonic() + time_cap if time_cap is not None else None
         self.time_cap = time_cap
         self.should_stop = should_stop
         self.timeline = {"flow": flow.name, "platform": driver.platform, "mode": mode, "outcome": "running",

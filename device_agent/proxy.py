@@ -14,7 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from mock_records.proxy.runner import command, die_with_parent
+from mock_records.proxy.runner import command
+
+from .lifeline import tethered
 
 CONTROL = "http://trackreplay.control"
 
@@ -56,8 +58,9 @@ class ProxyProcess:
 
     def start(self, timeout: float = 30) -> ProxyProcess:
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command(self.args, self.folder), stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        argv, preexec = tethered(command(self.args, self.folder))
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        preexec_fn=preexec)
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

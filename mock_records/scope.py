@@ -50,6 +50,9 @@ class MockScope:
             elif "/" in item or " " in item:
                 raise ScopeError(f"{item!r} is neither a host pattern (api.shop.example, *.shop.example) nor a "
                                  f"path pattern starting with / (/api/*)")
+            elif ":" in item and not item.startswith("["):
+                raise ScopeError(f"{item!r}: name the host without its port ({item.rsplit(':', 1)[0]}); "
+                                 f"every port of the host is in scope")
             else:
                 hosts.append(item.lower())
         return cls("patterns", tuple(hosts), tuple(paths))

@@ -148,7 +148,8 @@ def store_proxy_report(run, report) -> list[str]:
     with transaction.atomic():
         run, record = _locked_run_record(run)
         flags = [f for f in record.health_flags if f not in (HealthFlag.MOCK_NOT_ENABLED, HealthFlag.DECODE_ERRORS)]
-        if clean.get("mode") == "replay" and clean.get("served", 0) + clean.get("global", 0) == 0:
+        # Global mocks answering does not count: the flag says the replay used nothing of its mock record.
+        if clean.get("mode") == "replay" and clean.get("served", 0) == 0:
             flags.append(HealthFlag.MOCK_NOT_ENABLED)
         if clean["decode_errors"]:
             flags.append(HealthFlag.DECODE_ERRORS)

@@ -131,8 +131,10 @@ def agent_token(project: Project, var_dir: Path) -> str:
         if AgentToken.objects.filter(agent=agent, token_hash=hash_token(token), revoked_at__isnull=True).exists():
             return token
     issued = AgentToken.issue(agent=agent, name="make run")
-    path.write_text(issued.token)
-    path.chmod(0o600)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as fh:
+        fh.write(issued.token)
     return issued.token
 
 

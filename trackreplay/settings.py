@@ -193,7 +193,9 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = check_redis_url(REDIS_URL)
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # Longer than any run can take (automation.models.MAX_TIME_CAP plus Celery's limits): Redis hands an
+    # unacknowledged message out again after this long, and a run must not be delivered twice while it runs.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 4 * 3600}
 else:
     _broker_dir = VAR_DIR / "celery" / "broker"
     _processed_dir = VAR_DIR / "celery" / "processed"

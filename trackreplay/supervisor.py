@@ -9,6 +9,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from device_agent.lifeline import tethered
+
 
 @dataclass
 class Child:
@@ -36,7 +38,9 @@ def supervise(children: list[Child], *, grace_seconds: float = 10.0) -> int:
     try:
         for child in children:
             env = {**os.environ, **child.env} if child.env else None
-            child.process = subprocess.Popen(child.argv, start_new_session=True, env=env)
+            # Tethered: killed outright, `up` still takes its web, worker, beat, shop and agent with it.
+            argv, preexec = tethered(child.argv)
+            child.process = subprocess.Popen(argv, start_new_session=True, env=env, preexec_fn=preexec)
             print(f"[trackreplay] started {child.name} (pid {child.process.pid})", flush=True)
         while not stopping:
             for child in children:

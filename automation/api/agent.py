@@ -8,6 +8,7 @@ with their names: an agent of another version must not lose data silently."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -69,14 +70,26 @@ class Heartbeat(Strict):
     running = serializers.ListField(child=serializers.IntegerField(), help_text="Runs the agent is executing now.")
 
 
+def iso_time(value):
+    if value is None:
+        return value
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise serializers.ValidationError(f"{value!r} is not an ISO 8601 time such as 2026-12-01T10:00:00.000Z.")
+    return value
+
+
 class StepResult(Strict):
     index = serializers.IntegerField(min_value=1, help_text="1-based step number in the flow.")
     action = serializers.CharField(max_length=100, help_text="The flow action, e.g. 'tap'.")
     label = serializers.CharField(max_length=500, allow_blank=True, help_text="What the step does, for people.")
     outcome = serializers.ChoiceField(choices=["passed", "failed", "skipped", "running"],
                                       help_text="running while the step is being done.")
-    started_at = serializers.CharField(allow_null=True, max_length=40, help_text="ISO 8601 UTC time.")
-    finished_at = serializers.CharField(allow_null=True, max_length=40, help_text="ISO 8601 UTC time.")
+    started_at = serializers.CharField(allow_null=True, max_length=40, validators=[iso_time],
+                                       help_text="ISO 8601 UTC time.")
+    finished_at = serializers.CharField(allow_null=True, max_length=40, validators=[iso_time],
+                                        help_text="ISO 8601 UTC time.")
     error = serializers.CharField(allow_blank=True, max_length=5000, help_text="Why the step failed or was skipped.")
     screenshot = serializers.CharField(allow_null=True, max_length=300,
                                        help_text="The screenshot's name in the run folder, uploaded separately.")
@@ -101,8 +114,6 @@ class Finish(Strict):
     error = serializers.CharField(allow_blank=True, max_length=5000, help_text="Why it did not pass.")
     steps = StepResult(many=True, help_text="The final timeline.")
     step_count = serializers.IntegerField(min_value=0, help_text="Steps in the flow.")
-    started_at = serializers.CharField(allow_null=True, max_length=40, required=False, help_text="ISO 8601 UTC.")
-    finished_at = serializers.CharField(allow_null=True, max_length=40, required=False, help_text="ISO 8601 UTC.")
     logs = LogLine(many=True, required=False, help_text="The device's log lines during the run.")
 
 
@@ -113,13 +124,20 @@ class AgentView(APIView):
     def agent(self):
         return self.request.user.agent
 
-    def run(self, pk: int) -> Run:
+    # What a run still takes from its agent, by state. A run that passed or failed has its report: nothing
+    # may change its record any more. One that ended without its agent (error, cancelled) takes what the
+    # agent kept, so a crash loses nothing.
+    TAKES = {"upload": ("running", "error", "cancelled"), "finish": ("running", "error", "cancelled", "verifying")}
+
+    def run(self, pk: int, takes: str | None = "upload") -> Run:
         run = Run.objects.select_related("task__script", "task__mock_record__project", "device", "project").filter(
             pk=pk, device__agent=self.agent).first()
         if run is None:
             from rest_framework.exceptions import NotFound
 
             raise NotFound(f"No run {pk} on this agent's devices.")
+        if takes is not None and run.status not in self.TAKES[takes]:
+            raise RunConflict(f"run {run.pk} is {run.status}: it takes no more uploads")
         return run
 
     def json_body(self, serializer_class=None):
@@ -170,7 +188,7 @@ class StartView(AgentView):
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 409: OpenApiResponse(OpenApiTypes.OBJECT)})
     def post(self, request, pk: int):
-        run = self.run(pk)
+        run = self.run(pk, takes=None)
         if run.status != "queued":
             raise RunConflict(f"run {run.pk} is {run.status}; it cannot start" + (f" ({run.error})" if run.error else ""))
         try:
@@ -189,7 +207,7 @@ class MockHarView(AgentView):
     def get(self, request, pk: int):
         from mock_records.har_io import export_har
 
-        run = self.run(pk)
+        run = self.run(pk, takes=None)
         if run.mode != RunMode.REPLAY or run.task.mock_record is None:
             return Response({"error": "only a replay run of a task with a mock record has one"},
                             status=status.HTTP_404_NOT_FOUND)
@@ -290,7 +308,7 @@ class FinishView(AgentView):
 
     @extend_schema(request=Finish, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        run = self.run(pk)
+        run = self.run(pk, takes="finish")
         data = self.json_body(Finish)
         logs = [dict(line) for line in data["logs"]] if "logs" in data else None
         run = finish_run(run, outcome=data["outcome"], error=data["error"],

@@ -27,6 +27,13 @@ class DeviceSerializer(ScopedModelSerializer):
         model = Device
         fields = ["id", "project", "agent", "name", "platform", "serial", "model", "os_version", "labels", "status",
                   "last_seen_at", "created_at", "updated_at"]
+        # What the agent reports (and the platform's claim on the device) is not for people to set.
+        read_only_fields = ["agent", "model", "os_version", "status", "last_seen_at"]
+
+    def validate_labels(self, value):
+        if not isinstance(value, list) or not all(isinstance(label, str) and label.strip() for label in value):
+            raise serializers.ValidationError('Must be a list of labels such as ["local", "cn"].')
+        return value
 
 
 class ScriptSerializer(ScopedModelSerializer):

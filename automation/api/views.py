@@ -5,11 +5,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.models import Role
-from accounts.scoping import AGENT_ROLE
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
 from trackreplay.api_support import human_caller
 
-from ..lifecycle import RunConflict, create_run, request_dispatch
+from ..lifecycle import RunConflict, cancel_run, create_run, request_dispatch
 from ..models import Agent, AgentToken, Device, Run, RunMode, RunToken, RunTrigger, Script, Task, TaskGroup
 from ..scheduling import enqueue_task_group
 from .serializers import (
@@ -51,11 +50,12 @@ class AgentTokenViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
 
 
 class DeviceViewSet(ScopedModelViewSet):
-    """Devices; agents register and update the devices they drive."""
+    """Devices. Agents register them and report their state through the agents' API (/api/v1/agent/); here
+    people name and label them. Agent tokens read only."""
 
     queryset = Device.objects.select_related("agent")
     serializer_class = DeviceSerializer
-    write_roles = (Role.ADMIN, Role.QA, AGENT_ROLE)
+    write_roles = (Role.ADMIN, Role.QA)
     filterset_fields = ["project", "agent", "platform", "status"]
     search_fields = ["name", "serial", "model"]
 
@@ -119,11 +119,30 @@ class TaskGroupViewSet(ScopedModelViewSet):
 
 
 class RunViewSet(ScopedModelViewSet):
-    """Runs of tasks; agents move them through their states."""
+    """Runs of tasks. People queue and cancel them; agents move them through their states with the agents'
+    API only (agent tokens read here). A run's task, mode and device do not change once it exists."""
 
     queryset = Run.objects.select_related("task", "device")
     serializer_class = RunSerializer
-    write_roles = (Role.ADMIN, Role.QA, AGENT_ROLE)
+    write_roles = (Role.ADMIN, Role.QA)
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def perform_destroy(self, instance):
+        if not instance.is_final:
+            raise ValidationError({"status": [f"Run {instance.pk} is {instance.status}: cancel it first."]})
+        instance.delete()
+
+    @extend_schema(request=None, responses={200: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop a queued or running run: its device is freed, and an agent running it stops at the next step."""
+        run = self.get_object()
+        self.check_object_permissions(request, run)
+        if not cancel_run(run, by=str(request.user)):
+            raise ValidationError({"status": [f"Run {run.pk} is {run.status}; only queued and running runs can be "
+                                              f"cancelled."]})
+        run.refresh_from_db()
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
     filterset_fields = ["project", "task", "task_group", "status", "mode", "device", "trigger"]
     ordering_fields = ["created_at", "started_at"]
 

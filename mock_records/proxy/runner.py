@@ -13,21 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from device_agent.lifeline import tethered
 from mock_records.ca import default_confdir
 
 ADDON = Path(__file__).with_name("addon.py")
-
-
-def die_with_parent() -> None:
-    """preexec_fn for the proxy process: the kernel sends it SIGTERM when the process that started it dies,
-    even by SIGKILL, so no proxy outlives its runner, agent or `play` (Linux; elsewhere the runner's own
-    signal handling still stops it)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def mitmdump() -> str:
@@ -113,7 +102,9 @@ def run(args) -> int:
         if args.har and not Path(args.har).is_file():
             print(f"trackreplay proxy: {args.har}: no such file", file=sys.stderr)
             return 2
-        process = subprocess.Popen(command(args, folder), preexec_fn=die_with_parent)
+        # mitmdump dies with this runner, even when the runner is killed outright.
+        argv, preexec = tethered(command(args, folder))
+        process = subprocess.Popen(argv, preexec_fn=preexec)
 
         def stop(signum, frame):  # SIGTERM as Ctrl-C: mitmdump writes its HAR and report on SIGINT
             raise KeyboardInterrupt

@@ -15,7 +15,6 @@ import uuid
 
 import pytest
 
-from accounts.models import Project
 from automation.lifecycle import create_run, expire_leases
 from automation.models import AgentToken, Device, Run
 from demo.server import DemoShop
@@ -235,7 +234,7 @@ def test_an_agent_killed_mid_run_fails_the_run_and_uploads_its_capture_after_res
     run.refresh_from_db()
     assert run.status == "error" and "the agent stopped answering at step" in run.error, run.error
     device.refresh_from_db()
-    assert device.status != "busy"
+    assert device.status == "online"  # freed; its agent was seen moments ago
     record = run.test_records.get()
     assert not record.events.filter(name="tab_click").exists()  # captured, but still in the agent's outbox
 
@@ -252,6 +251,7 @@ def test_an_agent_killed_mid_run_fails_the_run_and_uploads_its_capture_after_res
     assert list(record.events.filter(name="tab_click").values_list("step", flat=True)) == [4]
     assert "run_crashed" in record.health_flags
     outcomes = {s["index"]: s["outcome"] for s in run.timeline}
+    assert outcomes[2] in ("passed", "skipped")  # the shop's promotion shows on some calls only
     assert outcomes == {1: "passed", 2: outcomes[2], 3: "passed", 4: "passed", 5: "failed"}, run.timeline
     assert run.timeline[4]["error"].startswith("interrupted: the agent stopped answering"), run.timeline
     wait_for(lambda: Device.objects.get(pk=device.pk).status == "online", 30, "the device to come back")
@@ -266,11 +266,18 @@ def test_a_platform_outage_mid_run_is_ridden_out_by_the_outbox(loop):
     run = create_run(task, mode="replay")
     wait_for(lambda: Run.objects.get(pk=run.pk).status == "running", 60, "the replay to start", log)
     relay.cut()
-    time.sleep(4)  # steps run, events are captured, nothing reaches the platform
+
+    def pending_uploads():
+        import sqlite3
+
+        with sqlite3.connect(loop["state"] / "outbox.sqlite3") as db:
+            return db.execute("SELECT COUNT(*), MAX(attempts) FROM items WHERE run = ?", (run.pk,)).fetchone()
+    # Steps run, events are captured, nothing reaches the platform: the uploads wait in the outbox.
+    wait_for(lambda: pending_uploads()[0] >= 3 and pending_uploads()[1] >= 1, 30,
+             "uploads to pile up and fail while the platform is unreachable", log)
     relay.restore()
     run = finished(run, 120, log)
     assert run.status == "passed", run.error
     record = run.test_records.get()
     assert record.events.count() == recorded.test_records.get().events.count()
     assert "count_mismatch" not in record.health_flags
-    assert Project.objects.get(pk=project.pk)

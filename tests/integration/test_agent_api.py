@@ -174,7 +174,8 @@ def test_a_record_run_from_start_to_learned_scenario(lab, django_capture_on_comm
         done = client.post(f"{base}/finish", {"outcome": "passed", "error": "", "steps": [step(1), step(2)],
                                               "step_count": 2, "logs": [{"at": 1, "level": "log", "text": "hi"}]},
                            format="json")
-    assert done.json()["status"] == "verifying" and len(queued) >= 1  # the verification message
+    # Two messages once committed: the verification, and a dispatch for the device just freed.
+    assert done.json()["status"] == "verifying" and len(queued) == 2
     device = Device.objects.get(agent=agent)
     assert device.status == "online"  # freed as soon as the device is done
 
@@ -255,3 +256,128 @@ def test_devices_unseen_for_a_while_go_offline(lab, settings):
         last_seen_at=timezone.now() - timedelta(seconds=settings.TRACKREPLAY_DEVICE_OFFLINE_SECONDS + 1))
     expire_leases()
     assert Device.objects.get(agent=agent).status == "offline"
+
+
+def test_agent_tokens_cannot_change_devices_or_runs_through_the_general_api(lab, project_b,
+                                                                             django_capture_on_commit_callbacks):
+    agent, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    device = Device.objects.get(agent=agent)
+    other = f.DeviceFactory(project=task.project, agent=f.AgentFactory(project=task.project, name="b"))
+    assert client.patch(f"/api/v1/devices/{other.pk}/", {"agent": agent.pk, "status": "online"},
+                        format="json").status_code == 403
+    assert client.delete(f"/api/v1/runs/{run.pk}/").status_code == 403
+    assert client.get(f"/api/v1/runs/{run.pk}/").status_code == 200  # reading its project is fine
+    stranger = agent_client(f.AgentFactory(project=project_b))
+    assert stranger.get(f"/api/v1/runs/{run.pk}/").status_code == 404
+    assert stranger.post(f"/api/v1/agent/runs/{run.pk}/start").status_code == 404
+    device.refresh_from_db()
+    assert device.status == "busy" and Run.objects.get(pk=run.pk).status == "queued"
+
+
+def test_people_cannot_rewrite_a_run_or_a_devices_state(lab, client_a, django_capture_on_commit_callbacks):
+    agent, _, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    assert client_a.patch(f"/api/v1/runs/{run.pk}/", {"mode": "replay"}, format="json").status_code == 405
+    device = Device.objects.get(agent=agent)
+    client_a.patch(f"/api/v1/devices/{device.pk}/", {"status": "online", "labels": ["cn"]}, format="json")
+    device.refresh_from_db()
+    assert device.status == "busy" and device.labels == ["cn"]  # status is the platform's, labels people's
+    refused = client_a.delete(f"/api/v1/runs/{run.pk}/")
+    assert refused.status_code == 400 and "cancel it first" in refused.json()["status"][0]
+
+
+def test_a_cancelled_run_frees_its_device_and_its_agent_is_told_to_stop(lab, client_a,
+                                                                        django_capture_on_commit_callbacks):
+    agent, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    client.post(f"/api/v1/agent/runs/{run.pk}/steps", {"steps": [step(1, "running")]}, format="json")
+    answer = client_a.post(f"/api/v1/runs/{run.pk}/cancel/")
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    assert Device.objects.get(agent=agent).status == "online"
+    assert Run.objects.get(pk=run.pk).timeline[0]["outcome"] == "failed"
+    assert beat(client, running=[run.pk]).json()["cancel"] == [run.pk]
+    assert client_a.post(f"/api/v1/runs/{run.pk}/cancel/").status_code == 400  # ended already
+    # What the agent still sends is kept; the run stays cancelled.
+    finished = client.post(f"/api/v1/agent/runs/{run.pk}/finish", {"outcome": "error", "error": "cancelled",
+                                                                  "steps": [step(1, "failed")], "step_count": 1},
+                           format="json")
+    assert finished.json()["status"] == "cancelled"
+
+
+def test_a_run_with_its_report_takes_no_more_uploads(lab, django_capture_on_commit_callbacks):
+    _, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    Run.objects.filter(pk=run.pk).update(status="passed")
+    late = client.post(f"/api/v1/agent/runs/{run.pk}/events", {"batch_id": "x", "events": [{"event": "e"}]},
+                       format="json")
+    assert late.status_code == 409 and "takes no more uploads" in late.json()["error"]
+    assert not run.test_records.exists()
+
+
+def test_step_times_must_be_times(lab, django_capture_on_commit_callbacks):
+    _, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    bad = client.post(f"/api/v1/agent/runs/{run.pk}/steps", {"steps": [step(1, started_at="yesterday")]},
+                      format="json")
+    assert bad.status_code == 400 and "not an ISO 8601 time" in json.dumps(bad.json())
+
+
+def test_a_run_its_agent_never_starts_fails_and_frees_the_device(lab, django_capture_on_commit_callbacks):
+    agent, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    beat(client)  # alive, but it never takes the run (its message was lost)
+    Run.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    beat(client)
+    assert expire_leases() == [run.pk]
+    run.refresh_from_db()
+    assert run.status == "error" and "did not start the run within 120 s" in run.error
+    assert Device.objects.get(agent=agent).status == "online"
+
+
+def test_a_run_past_its_time_cap_is_not_kept_alive_by_heartbeats(lab, django_capture_on_commit_callbacks):
+    _, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    long_ago = timezone.now() - timedelta(seconds=task.time_cap + 301)
+    Run.objects.filter(pk=run.pk).update(started_at=long_ago, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    beat(client, running=[run.pk])
+    assert expire_leases() == [run.pk]
+
+
+def test_a_verification_whose_message_was_lost_is_sent_again(lab, django_capture_on_commit_callbacks):
+    from automation.lifecycle import REVERIFY_SECONDS, reverify_stuck
+
+    _, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    client.post(f"/api/v1/agent/runs/{run.pk}/finish", {"outcome": "passed", "error": "", "steps": [],
+                                                       "step_count": 0}, format="json")
+    with django_capture_on_commit_callbacks() as resent:  # the agent sends finish again after an error answer
+        again = client.post(f"/api/v1/agent/runs/{run.pk}/finish", {"outcome": "passed", "error": "", "steps": [],
+                                                                   "step_count": 0}, format="json")
+    assert again.json()["status"] == "verifying" and len(resent) == 2
+    assert reverify_stuck() == []
+    Run.objects.filter(pk=run.pk).update(finished_at=timezone.now() - timedelta(seconds=REVERIFY_SECONDS + 1))
+    with django_capture_on_commit_callbacks() as sent:
+        assert reverify_stuck() == [run.pk]
+    assert len(sent) == 1
+
+
+def test_too_few_events_is_judged_on_the_devices_own_step_times(lab, django_capture_on_commit_callbacks):
+    _, client, task = lab
+    task.mock_record = f.MockRecordFactory(project=task.project)
+    task.save()
+    run = dispatched(task, "replay", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    client.post(f"/api/v1/agent/runs/{run.pk}/events", {"batch_id": "b", "events": [{"event": "e"}] * 3},
+                format="json")
+    steps = [step(1, started_at="2026-12-01T10:00:00Z", finished_at="2026-12-01T10:00:02Z"),
+             step(2, started_at="2026-12-01T10:00:02Z", finished_at="2026-12-01T10:00:10Z")]
+    client.post(f"/api/v1/agent/runs/{run.pk}/finish", {"outcome": "passed", "error": "", "steps": steps,
+                                                       "step_count": 2}, format="json")
+    run = verify_run(run.pk)
+    assert "too_few_events" in run.test_records.get().health_flags  # 3 events in 10 s

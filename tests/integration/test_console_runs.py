@@ -75,13 +75,14 @@ def test_a_task_is_set_up_in_a_form_without_json(setup):
                                               "platform": "web", "labels": "", "time_cap": 300, "enabled": "on"})
     assert "Line 1: write NAME=value" in response.content.decode() and not Task.objects.exists()
     response = qa.post("/p/shop/tasks/new/", {
-        "name": "Browse on web", "script": script.pk, "env_text": "KEYWORD=green tea\n\nCITY = Hangzhou",
+        "name": "Browse on web", "script": script.pk,
+        "env_text": "KEYWORD=green tea\n\nCITY = Hangzhou\nLOGIN_PASSWORD=hunter2",
         "platform": "web", "labels": "local, cn", "mock_scope": "", "time_cap": 300, "enabled": "on"})
     task = Task.objects.get()
-    assert task.env == {"KEYWORD": "green tea", "CITY": "Hangzhou"}
+    assert task.env == {"KEYWORD": "green tea", "CITY": "Hangzhou", "LOGIN_PASSWORD": "hunter2"}
     assert task.device_selector == {"platform": "web", "labels": ["local", "cn"]}
     page = qa.get(response["Location"]).content.decode()
-    assert "KEYWORD=green tea, CITY=Hangzhou" in page and "web labelled local, cn" in qa.get("/p/shop/tasks/").content.decode()
+    assert "KEYWORD=green tea, CITY=Hangzhou, LOGIN_PASSWORD=••••••" in page and "hunter2" not in page and "web labelled local, cn" in qa.get("/p/shop/tasks/").content.decode()
     bad_scope = qa.post(f"/p/shop/tasks/{task.pk}/edit/", {"name": "x", "script": script.pk, "time_cap": 300,
                                                           "mock_scope": "http://x/api"})
     assert "neither a host pattern" in bad_scope.content.decode()
@@ -203,3 +204,36 @@ def test_the_api_refuses_a_broken_flow_the_same_way(setup):
     traversal = client.post("/api/v1/scripts/", {**payload, "source": FLOW, "path": "../../etc/x.yaml"}, format="json")
     assert traversal.status_code == 400 and "path" in traversal.json()
     assert client.post("/api/v1/scripts/", {**payload, "source": FLOW}, format="json").status_code == 201
+
+
+def test_a_queued_run_is_cancelled_from_its_page(setup):
+    project, people = setup
+    run = f.RunFactory(project=project, status="queued")
+    qa = people[Role.QA]
+    assert 'data-action="cancel"' in qa.get(f"/p/shop/runs/{run.pk}/").content.decode()
+    assert people[Role.VIEWER].post(f"/p/shop/runs/{run.pk}/cancel/").status_code == 404
+    page = qa.post(f"/p/shop/runs/{run.pk}/cancel/", follow=True).content.decode()
+    run.refresh_from_db()
+    assert run.status == "cancelled" and "cancelled by qa-1" in run.error and "its device is free" in page
+
+
+def test_task_groups_are_set_up_in_a_form(setup):
+    project, people = setup
+    task = f.TaskFactory(project=project, name="Browse")
+    qa = people[Role.QA]
+    bad = qa.post("/p/shop/task-groups/new/", {"name": "Nightly", "tasks": [task.pk], "cron": "0 25 * * *",
+                                                "time_zone": "Asia/Shanghai", "enabled": "on"})
+    assert "Invalid cron expression" in bad.content.decode()
+    response = qa.post("/p/shop/task-groups/new/", {"name": "Nightly", "tasks": [task.pk], "cron": "0 2 * * *",
+                                                     "time_zone": "Asia/Shanghai", "enabled": "on"})
+    group = project.task_groups.get()
+    assert response.status_code == 302 and list(group.tasks.all()) == [task] and group.periodic_task is not None
+
+
+def test_a_test_records_health_and_steps_read_as_badges_and_a_table(setup):
+    project, people = setup
+    record = f.TestRecordFactory(project=project, health_flags=["count_mismatch"],
+                                 steps=[{"step": 1, "action": "Fresh tab", "at": 1796119200000}])
+    page = people[Role.VIEWER].get(f"/p/shop/test-records/{record.pk}/").content.decode()
+    assert 'class="flag red">The device sent a different number of events' in page
+    assert "Fresh tab" in page and "2026-12-01 10:00:00" in page and '"at"' not in page

@@ -9,7 +9,7 @@ import re
 
 from django import forms
 
-from automation.models import Agent, Device, Platform, Script, Task
+from automation.models import Agent, Device, Platform, Script, Task, TaskGroup
 from mock_records.models import MockRecord
 from mock_records.scope import MockScope, ScopeError
 from scenarios.models import Scenario
@@ -136,3 +136,16 @@ class AgentForm(ProjectConstraints, forms.ModelForm):
         fields = ["name"]
         help_texts = {"name": "e.g. 'lab-mac-mini-3'. Issue it a token on its page, then start "
                               "`trackreplay agent --url … --token …` on the machine."}
+
+
+class TaskGroupForm(ProjectConstraints, forms.ModelForm):
+    class Meta:
+        model = TaskGroup
+        fields = ["name", "tasks", "cron", "time_zone", "enabled"]
+        widgets = {"tasks": forms.CheckboxSelectMultiple}
+        help_texts = {"cron": "minute hour day-of-month month day-of-week, e.g. '0 2 * * *' for 02:00 every day; "
+                              "empty for manual runs only."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tasks"].queryset = Task.objects.filter(project_id=self.instance.project_id)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.views.decorators.http import require_POST
 
-from automation.lifecycle import RunConflict, create_run
+from automation.lifecycle import RunConflict, cancel_run, create_run
 from automation.models import Agent, AgentToken, Run, RunMode, RunScreenshot, Task
 from test_records.models import HealthFlag
 
@@ -95,6 +95,18 @@ def revoke_token(request, project_slug, pk, token_pk):
     token.revoke()
     messages.success(request, f"Revoked {token}: the agent is cut off at its next request.")
     return redirect(reverse("console-detail", args=[project.slug, "agents", pk]))
+
+
+@login_required
+@require_POST
+def cancel(request, project_slug, pk):
+    project, _ = _editor_project(request, project_slug)
+    run = get_object_or_404(Run, pk=pk, project=project)
+    if cancel_run(run, by=str(request.user)):
+        messages.success(request, f"{run} cancelled: its device is free; the agent stops the flow at its next step.")
+    else:
+        messages.error(request, f"{run} had already ended ({run.status}).")
+    return redirect(reverse("console-run", args=[project.slug, run.pk]))
 
 
 # -- a run, live ------------------------------------------------------------------------------------------------------

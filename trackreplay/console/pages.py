@@ -66,6 +66,18 @@ def _run_flags(run) -> list[str]:
     return record.health_flags if record else []
 
 
+def record_steps(record) -> list:
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    rows = []
+    for item in record.steps or []:
+        at = item.get("at")
+        rows.append(SimpleNamespace(step=item.get("step"), action=item.get("action"),
+                                    at=datetime.fromtimestamp(at / 1000, tz=timezone.utc) if isinstance(at, int) else None))
+    return rows
+
+
 def run_progress(run) -> str:
     done = sum(1 for step in run.timeline or [] if step.get("outcome") in ("passed", "failed", "skipped"))
     return f"{done}/{run.step_count} steps" if run.step_count else "—"
@@ -92,6 +104,21 @@ def current_run(device):
     return device.runs.filter(status__in=["queued", "running"], lease_expires_at__isnull=False).first()
 
 
+SECRET_WORDS = {"PASSWORD", "PASSWD", "PWD", "SECRET", "TOKEN", "KEY", "APIKEY", "PIN", "OTP"}
+
+
+def is_secret(name: str) -> bool:
+    """LOGIN_PASSWORD, API_KEY, TOKEN: a word of the name says it is a secret (KEYWORD is not)."""
+    return bool(SECRET_WORDS & set(name.upper().split("_")))
+
+
+def shown_env(env: dict) -> str | None:
+    """A task's variables as NAME=value, with the values of secret-looking names hidden."""
+    if not env:
+        return None
+    return ", ".join(f"{name}={'••••••' if is_secret(name) else value}" for name, value in env.items())
+
+
 def describe_selector(task) -> str:
     selector = task.device_selector or {}
     platform = selector.get("platform") or task.script.platform
@@ -113,7 +140,7 @@ def flow_steps(script) -> list:
         return [SimpleNamespace(index="—", action="cannot run", target=str(exc), options="", line=exc.line)]
     rows = []
     for index, step in enumerate(flow.steps, 1):
-        options = [f"{key}={value}" for key, value in step.params.items()]
+        options = [f"{key}={value}" for key, value in step.shown_params().items()]
         options += [f"{key}={getattr(step, key)}" for key in ("timeout", "retry") if getattr(step, key)]
         options += ["optional"] if step.optional else []
         options += [f"label={step.label}"] if step.label else []
@@ -193,9 +220,11 @@ PAGES: tuple[Page, ...] = (
          (Column("Name", "name"), Column("Source", "source"), Column("Baseline", "is_baseline"),
           Column("Events", lambda o: o.events.count()), Column("Health", lambda o: Flags(o.health_flags)),
           Column("Created", "created_at")),
-         detail=("name", "source", "run", "mock_record", "is_baseline", "health_flags", "device_event_count",
-                 "steps", "created_at"),
-         children=(Child("Events", lambda o: o.events.all(),
+         detail=("name", "source", "run", "mock_record", "is_baseline", ("Health", lambda o: Flags(o.health_flags)),
+                 "device_event_count", "created_at"),
+         children=(Child("Steps", lambda o: record_steps(o),
+                         (Column("Step", "step"), Column("Action", "action"), Column("Started", "at"))),
+                   Child("Events", lambda o: o.events.all(),
                          (Column("#", "seq"), Column("Event", "name"), Column("Step", "step"), Column("SDK", "sdk"),
                           Column("Client time", "client_time"), Column("Properties", "properties")), limit=2000),
                    Child("Reports", lambda o: o.reports.all(),
@@ -219,8 +248,8 @@ PAGES: tuple[Page, ...] = (
          (Column("Name", "name"), Column("Flow", "script"), Column("Mock record", "mock_record"),
           Column("Scenario", "scenario"), Column("Devices", lambda o: describe_selector(o)),
           Column("Enabled", "enabled")),
-         detail=("name", "script", "app", "env", "mock_record", "scenario", "baseline_record", "mock_scope",
-                 "time_cap", "enabled", "created_at"),
+         detail=("name", "script", "app", ("Variables", lambda o: shown_env(o.env)), "mock_record", "scenario",
+                 "baseline_record", "mock_scope", "time_cap", "enabled", "created_at"),
          children=(Child("Runs", lambda o: o.runs.all(),
                          (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"),
                           Column("Device", "device"), Column("Created", "created_at")), page="runs"),),
@@ -234,7 +263,8 @@ PAGES: tuple[Page, ...] = (
                          page="tasks"),
                    Child("Runs", lambda o: o.runs.all(),
                          (Column("Run", "__str__"), Column("Status", "status"), Column("Created", "created_at")),
-                         page="runs"))),
+                         page="runs")),
+         editable=("name",), creatable=True, form=forms.TaskGroupForm),
     Page("runs", "Runs", Run,
          (Column("Run", "__str__"), Column("Mode", "mode"), Column("Status", "status"),
           Column("Progress", lambda o: run_progress(o)), Column("Device", "device"),

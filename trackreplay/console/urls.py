@@ -18,6 +18,7 @@ urlpatterns = [
          name="console-repair"),
     path("p/<slug:project_slug>/scenarios/<int:pk>/", scenario_views.scenario_detail, name="console-scenario"),
     path("p/<slug:project_slug>/runs/<int:pk>/", automation_views.run_detail, name="console-run"),
+    path("p/<slug:project_slug>/runs/<int:pk>/cancel/", automation_views.cancel, name="console-cancel-run"),
     path("p/<slug:project_slug>/runs/<int:pk>/screenshots/<int:step>.png", automation_views.run_screenshot,
          name="console-run-screenshot"),
     path("p/<slug:project_slug>/agents/<int:pk>/tokens/<int:token_pk>/revoke/", automation_views.revoke_token,

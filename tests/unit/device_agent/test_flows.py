@@ -153,3 +153,11 @@ def test_points_resolve_against_the_screen():
     assert Point.parse("50%,12%").resolve(400, 1000) == (200, 120)
     assert Point.parse(" 120 , 300 ").resolve(400, 1000) == (120, 300)
     assert str(Point.parse("50%,300")) == "50%,300"
+
+
+def test_values_from_variables_are_shown_as_the_variable():
+    flow = parse_flow("app: x\nenv: {PASSWORD: hunter2}\nsteps:\n  - input: {id: pw, text: '${PASSWORD}'}\n")
+    step = flow.steps[0]
+    assert step.params["text"] == "hunter2"  # what is typed
+    assert "hunter2" not in step.describe() and "${PASSWORD}" in step.describe()
+    assert step.shown_params() == {"text": "${PASSWORD}"}

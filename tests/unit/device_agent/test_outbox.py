@@ -3,7 +3,6 @@ reads a run's events on from exactly where the last stored batch ended."""
 
 import json
 import os
-import threading
 
 import pytest
 
@@ -83,12 +82,34 @@ def test_event_batches_and_the_read_offset_move_together(tmp_path):
     assert outbox.running() == []
 
 
+def test_an_item_the_platform_keeps_failing_is_set_aside_but_an_outage_is_waited_out(tmp_path):
+    from device_agent.client import PlatformError
+    from device_agent.outbox import MAX_SERVER_ERRORS
+
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.put(1, "POST", "/api/v1/agent/runs/1/steps", json_body={})
+    outbox.put(1, "POST", "/api/v1/agent/runs/1/finish", json_body={})
+
+    def unreachable(*args):
+        raise PlatformError("unreachable")
+    for _ in range(MAX_SERVER_ERRORS + 5):
+        with pytest.raises(PlatformError):
+            outbox.send_one(unreachable)
+    assert outbox.pending() == 2 and outbox.failures() == []
+
+    def broken(method, path, body, content_type):
+        if path.endswith("/steps"):
+            raise PlatformError("HTTP 500", 500)
+    for _ in range(MAX_SERVER_ERRORS - 1):
+        with pytest.raises(PlatformError):
+            outbox.send_one(broken)
+    assert outbox.send_one(broken) and outbox.failures()[0]["status"] == 500
+    assert outbox.send_one(broken) and outbox.pending() == 0  # the rest went on
+
+
 def test_a_forked_worker_process_writes_through_its_own_connection(tmp_path):
     outbox = Outbox(tmp_path / "o.sqlite3")
     outbox.put(1, "POST", "/before", json_body={})
-    holder = threading.Thread(target=lambda: outbox.pending())
-    holder.start()
-    holder.join()
     pid = os.fork()
     if pid == 0:  # the child: like a prefork worker of the agent
         try:
