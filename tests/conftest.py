@@ -62,6 +62,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        # A file, not memory: the end-to-end tests' Celery worker is a process of its own and must open the
+        # same test database (PostgreSQL's test database is reachable by name anyway).
+        import os
+
+        path = settings.VAR_DIR / f"test-db-{os.getpid()}.sqlite3"
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
 
 
 # -- no test leaves a browser or a proxy running -----------------------------------------------------------

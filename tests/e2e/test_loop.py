@@ -117,14 +117,24 @@ class AgentProcess:
                 self.process.wait()
 
 
+def database_url_for_workers() -> str:
+    """The test database, for another process (the Celery worker) to open."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if config["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{config['NAME']}"
+    auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
+    return f"postgres://{auth}@{config['HOST']}:{config['PORT'] or 5432}/{config['NAME']}"
+
+
 @pytest.fixture
 def loop(live_server, transactional_db, settings, tmp_path):
-    from celery.contrib.testing.worker import start_worker
-
-    from trackreplay.celery import Queue, app, queue_name
+    from trackreplay.celery import Queue, queue_name
 
     # Queues of our own: this test must not take (or leave) work in anybody else's broker queues.
-    settings.TRACKREPLAY_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}."
+    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    settings.TRACKREPLAY_QUEUE_PREFIX = prefix
     settings.TRACKREPLAY_LEASE_SECONDS = 8
     before = browser_and_proxy_pids()
     admin, _ = ensure_admin("admin", "loop-pass-1")
@@ -136,17 +146,25 @@ def loop(live_server, transactional_db, settings, tmp_path):
     token = AgentToken.issue(agent=project.agents.get(name="local"), name="test").token
     relay = Relay(int(live_server.url.rsplit(":", 1)[1]))
     log = open(tmp_path / "agent.log", "ab")
+    worker_log = open(tmp_path / "worker.log", "ab")
+    # The platform's Celery worker, a process of its own on the configured broker, on the test database.
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "trackreplay", "worker", "--pool", "solo", "--without-mingle",
+         "--without-gossip", "--loglevel", "INFO", "-Q", f"{queue_name(Queue.VERIFY)},{queue_name(Queue.DEFAULT)}"],
+        env={**os.environ, "DATABASE_URL": database_url_for_workers(), "TRACKREPLAY_QUEUE_PREFIX": prefix},
+        stdout=worker_log, stderr=subprocess.STDOUT)
     agent = AgentProcess(relay.url, token, tmp_path / "agent", log).start()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
-                      queues=[queue_name(Queue.VERIFY), queue_name(Queue.DEFAULT)]):
-        try:
-            yield {"project": project, "task": task, "shop": shop, "agent": agent, "relay": relay,
-                   "log": tmp_path / "agent.log", "state": tmp_path / "agent"}
-        finally:
-            agent.stop()
-            relay.close()
-            shop.stop()
-            log.close()
+    try:
+        yield {"project": project, "task": task, "shop": shop, "agent": agent, "relay": relay,
+               "log": tmp_path / "agent.log", "state": tmp_path / "agent"}
+    finally:
+        agent.stop()
+        worker.terminate()
+        worker.wait(timeout=60)
+        relay.close()
+        shop.stop()
+        log.close()
+        worker_log.close()
     assert browser_and_proxy_pids() <= before, "a browser or proxy outlived the agent"
 
 
