@@ -203,10 +203,20 @@ class Agent:
                 options.global_mocks.write_text(json.dumps(mock["global_mocks"]))
         self.outbox.put(run_id, "POST", f"{base}/steps", json_body={"steps": [], "step_count": len(flow.steps)})
 
+        seen = {"driver": None, "logs": 0}
+
+        def on_started(proxy, driver) -> None:
+            seen["driver"] = driver
+
         def on_result(record: dict) -> None:
             if record["outcome"] == "running":
                 self.outbox.set_step(run_id, record["index"])
             self.outbox.put(run_id, "POST", f"{base}/steps", json_body={"steps": [record]})
+            if record["outcome"] != "running" and seen["driver"] is not None:
+                lines = seen["driver"].logs()[seen["logs"]:]
+                if lines:  # live in the console; finish carries the whole log again
+                    self.outbox.put(run_id, "POST", f"{base}/logs", json_body={"start": seen["logs"], "lines": lines})
+                    seen["logs"] += len(lines)
             if record.get("screenshot"):
                 self.outbox.put(run_id, "PUT", f"{base}/screenshots/{record['index']}",
                                 body_file=str(folder / record["screenshot"]), content_type="image/png")
@@ -215,7 +225,8 @@ class Agent:
         tail = threading.Thread(target=self._tail_events, args=(run_id, folder, tailing), daemon=True)
         tail.start()
         try:
-            timeline = play(flow, folder, options, on_result=on_result, should_stop=lambda: self.should_stop(run_id))
+            timeline = play(flow, folder, options, on_result=on_result, on_started=on_started,
+                            should_stop=lambda: self.should_stop(run_id))
             outcome, error = timeline["outcome"], timeline.get("error", "")
         except Exception as exc:  # the device or the proxy broke under the run: report it, keep the capture
             log.exception("run %s broke", run_id)

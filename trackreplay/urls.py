@@ -24,6 +24,7 @@ AGENT_URLS = [
     path("runs/<int:pk>/events", agent_api.EventsView.as_view(), name="agent-run-events"),
     path("runs/<int:pk>/recording", agent_api.RecordingView.as_view(), name="agent-run-recording"),
     path("runs/<int:pk>/proxy-report", agent_api.ProxyReportView.as_view(), name="agent-run-proxy-report"),
+    path("runs/<int:pk>/logs", agent_api.LogsView.as_view(), name="agent-run-logs"),
     path("runs/<int:pk>/finish", agent_api.FinishView.as_view(), name="agent-run-finish"),
 ]
 

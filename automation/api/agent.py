@@ -108,6 +108,12 @@ class LogLine(Strict):
     text = serializers.CharField(max_length=5000, allow_blank=True, help_text="The message.")
 
 
+class Logs(Strict):
+    start = serializers.IntegerField(min_value=0, help_text="Index of the first line in the run's log; a batch "
+                                                            "sent again lands on the same lines.")
+    lines = LogLine(many=True, help_text="The device's log lines, in order.")
+
+
 class Finish(Strict):
     outcome = serializers.ChoiceField(choices=["passed", "failed", "error"],
                                       help_text="passed: every non-optional step passed; error: the run broke.")
@@ -300,6 +306,25 @@ class ProxyReportView(AgentView):
         run = self.run(pk)
         flags = store_proxy_report(run, self.json_body())
         return Response({"health_flags": flags})
+
+
+class LogsView(AgentView):
+    """The device's log lines as the run goes (the console shows them live); placed by index, so a retry
+    stores nothing twice. The final upload (finish) carries the whole log."""
+
+    MAX_LINES = 5000
+
+    @extend_schema(request=Logs, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        run = self.run(pk)
+        data = self.json_body(Logs)
+        with transaction.atomic():
+            locked = Run.objects.select_for_update().get(pk=run.pk)
+            logs = list(locked.logs or [])
+            start = min(data["start"], len(logs))  # a gap (a lost batch) closes up rather than leaving holes
+            logs[start:start + len(data["lines"])] = [dict(line) for line in data["lines"]]
+            Run.objects.filter(pk=run.pk).update(logs=logs[-self.MAX_LINES:])
+        return Response({"lines": min(len(logs), self.MAX_LINES)})
 
 
 class FinishView(AgentView):

@@ -115,7 +115,8 @@ def test_another_agents_run_is_not_found_and_people_cannot_use_the_agent_api(lab
     run = dispatched(task, "record", django_capture_on_commit_callbacks)
     other = agent_client(f.AgentFactory(project=project_a, name="other"))
     for method, path in [("post", "start"), ("post", "steps"), ("put", "screenshots/1"), ("post", "events"),
-                         ("post", "recording"), ("post", "proxy-report"), ("post", "finish"), ("get", "mock.har")]:
+                         ("post", "recording"), ("post", "proxy-report"), ("post", "logs"), ("post", "finish"),
+                         ("get", "mock.har")]:
         assert getattr(other, method)(f"/api/v1/agent/runs/{run.pk}/{path}").status_code == 404, path
         assert getattr(client_a, method)(f"/api/v1/agent/runs/{run.pk}/{path}").status_code == 403, path
     assert client_a.post("/api/v1/agent/heartbeat", {}, format="json").status_code == 403
@@ -381,3 +382,15 @@ def test_too_few_events_is_judged_on_the_devices_own_step_times(lab, django_capt
                                                        "step_count": 2}, format="json")
     run = verify_run(run.pk)
     assert "too_few_events" in run.test_records.get().health_flags  # 3 events in 10 s
+
+
+def test_log_lines_arrive_as_the_run_goes_and_a_resent_batch_lands_on_the_same_lines(
+        lab, django_capture_on_commit_callbacks):
+    _, client, task = lab
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    line = lambda n: {"at": n, "level": "log", "text": f"line {n}"}  # noqa: E731
+    for batch in ({"start": 0, "lines": [line(0), line(1)]}, {"start": 2, "lines": [line(2)]},
+                  {"start": 2, "lines": [line(2)]}):
+        assert client.post(f"/api/v1/agent/runs/{run.pk}/logs", batch, format="json").status_code == 200
+    assert [entry["text"] for entry in Run.objects.get(pk=run.pk).logs] == ["line 0", "line 1", "line 2"]
