@@ -133,6 +133,12 @@ def bundle(run: Run) -> dict:
 
     scope = [part.strip() for part in task.mock_scope.split(",") if part.strip()]
     MockScope.parse(scope)  # validated on save; a bad row fails here with its reason, not on the device
+    from device_agent.flows import FlowError
+
+    try:  # the flow as the agent will read it: an included flow may have changed since this one was saved
+        script.parse(env={str(k): str(v) for k, v in (task.env or {}).items()}, app=task.app or None)
+    except FlowError as exc:
+        raise RunConflict(f"the flow cannot run: {exc}") from None
     payload = {
         "run": run.pk, "mode": run.mode, "task": task.name, "platform": run.device.platform if run.device else "",
         "device": run.device_id, "flow": {"entry": script.path, "files": script.bundle()},

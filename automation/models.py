@@ -140,12 +140,41 @@ class Script(ProjectScoped):
         sources[self.path] = self.source
         return sources
 
-    def parse(self, *, env: dict | None = None, app: str | None = None):
-        """The flow as the agent will read it; FlowError (file, line, reason) when it cannot run."""
+    def parse(self, *, env: dict | None = None, app: str | None = None, to_run: bool = True):
+        """The flow as the agent will read it; FlowError (file, line, reason) when it cannot run. Saving
+        checks it with `to_run=False`: a flow only ever included needs no app of its own."""
         from device_agent.flows import parse_flow
 
         sources = self.bundle()
-        return parse_flow(self.source, file=self.path, env=env, app=app, sources=sources)
+        return parse_flow(self.source, file=self.path, env=env, app=app, sources=sources, require_app=to_run)
+
+    def dependents(self):
+        """The project's other YAML flows that include or call this file (its name, or its saved name when it
+        is being renamed, appears in their text)."""
+        names = {self.path} | set(Script.objects.filter(pk=self.pk).values_list("path", flat=True))
+        query = models.Q()
+        for name in filter(None, names):
+            query |= models.Q(source__contains=name.rsplit("/", 1)[-1])
+        if not query:
+            return Script.objects.none()
+        return (Script.objects.filter(query, project_id=self.project_id).exclude(pk=self.pk)
+                .exclude(path__endswith=".py"))
+
+    def broken_dependents(self, *, without: bool = False) -> list[str]:
+        """How the flows that use this one would fail with it as it is now (or gone, `without`)."""
+        from device_agent.flows import FlowError, parse_flow
+
+        sources = self.bundle()
+        if without:
+            sources.pop(self.path, None)
+        broken = []
+        for other in self.dependents():
+            try:
+                parse_flow(other.source, file=other.path, sources={**sources, other.path: other.source},
+                           require_app=False)
+            except FlowError as exc:
+                broken.append(str(exc))
+        return broken
 
     def clean(self) -> None:
         from device_agent.flows import FlowError
@@ -157,9 +186,13 @@ class Script(ProjectScoped):
             errors["path"] = "A file name such as 'login.yaml' or 'checkout.py' (letters, digits, _ . - /)."
         elif self.path and not self.is_python:
             try:
-                self.parse()
+                self.parse(to_run=False)
             except FlowError as exc:
                 errors["source"] = f"line {exc.line}: {exc.reason}" if exc.line and exc.file == self.path else str(exc)
+        if self.path and "source" not in errors and "path" not in errors:
+            broken = self.broken_dependents()
+            if broken:
+                errors["source"] = f"other flows use this one and would no longer run: {'; '.join(broken)}"
         elif self.path and self.is_python:
             try:
                 compile(self.source, self.path, "exec")

@@ -512,17 +512,18 @@ def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...
 
 
 def parse_flow(text: str, *, file: str = "<flow>", env: dict[str, str] | None = None, app: str | None = None,
-               base: Path | None = None, sources: Mapping[str, str] | None = None) -> Flow:
+               base: Path | None = None, sources: Mapping[str, str] | None = None, require_app: bool = True) -> Flow:
     """Read a flow from text. `env` overrides the flow's variables (--env K=V); `app` picks the app (and its
     variables under apps:) instead of the flow's own; run_flow and python files are looked up in `sources`
-    (file name -> text, the platform's scripts) or else in the folder `base`."""
+    (file name -> text, the platform's scripts) or else in the folder `base`. `require_app=False` reads a
+    flow meant to be included, which may have no app of its own."""
     header: dict = {}
     if sources is not None:
         stack: tuple[str, ...] = (file,)
     else:
         stack = (str((base / Path(file).name).resolve()),) if base is not None else ()
     steps = _read(text, file, dict(env or {}), stack, base, app=app, header=header, sources=sources)
-    if not header["app"]:
+    if not header["app"] and require_app:  # a flow only ever included (login.yaml) may leave it to its includer
         raise FlowError(file, None, "app: is missing (the start URL, Android package or iOS bundle id)")
     return Flow(name=header["name"] or Path(file).stem, app=header["app"], env=header["env"], steps=steps, file=file)
 

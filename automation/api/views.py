@@ -61,12 +61,19 @@ class DeviceViewSet(ScopedModelViewSet):
 
 
 class ScriptViewSet(ScopedModelViewSet):
-    """UI flows that devices perform."""
+    """Flows that devices perform (YAML, docs/flows.md), and the Python files their python steps call."""
 
     queryset = Script.objects.all()
     serializer_class = ScriptSerializer
     filterset_fields = ["project", "platform"]
-    search_fields = ["name"]
+    search_fields = ["name", "path"]
+
+    def perform_destroy(self, instance):
+        broken = instance.broken_dependents(without=True)
+        if broken:
+            raise ValidationError({"path": [f"other flows use {instance.path} and would no longer run: "
+                                            f"{'; '.join(broken)}"]})
+        instance.delete()
 
 
 class TaskViewSet(ScopedModelViewSet):

@@ -394,3 +394,15 @@ def test_log_lines_arrive_as_the_run_goes_and_a_resent_batch_lands_on_the_same_l
                   {"start": 2, "lines": [line(2)]}):
         assert client.post(f"/api/v1/agent/runs/{run.pk}/logs", batch, format="json").status_code == 200
     assert [entry["text"] for entry in Run.objects.get(pk=run.pk).logs] == ["line 0", "line 1", "line 2"]
+
+
+def test_a_run_whose_flow_cannot_be_read_fails_at_its_start_with_the_reason(lab, django_capture_on_commit_callbacks):
+    _, client, task = lab
+    script = task.script
+    Script = type(script)
+    Script.objects.filter(pk=script.pk).update(source=FLOW + "  - run_flow: gone.yaml\n")
+    run = dispatched(task, "record", django_capture_on_commit_callbacks)
+    answer = client.post(f"/api/v1/agent/runs/{run.pk}/start")
+    assert answer.status_code == 409 and "gone.yaml" in answer.json()["error"]
+    run.refresh_from_db()
+    assert run.status == "error" and "the flow cannot run: browse.yaml:5: run_flow: no flow 'gone.yaml'" in run.error

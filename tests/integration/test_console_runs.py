@@ -239,3 +239,23 @@ def test_a_test_records_health_and_steps_read_as_badges_and_a_table(setup):
     page = people[Role.VIEWER].get(f"/p/shop/test-records/{record.pk}/").content.decode()
     assert 'class="flag red">The device sent a different number of events' in page
     assert "Fresh tab" in page and "2026-12-01 10:00:00" in page and '"at"' not in page
+
+
+def test_a_flow_others_include_cannot_be_broken_or_deleted_under_them(setup):
+    from rest_framework.test import APIClient
+
+    project, people = setup
+    login = f.ScriptFactory(project=project, path="login.yaml", platform="web", source="steps:\n  - tap: {id: login}\n")
+    f.ScriptFactory(project=project, path="main.yaml", platform="web", source="app: x\nsteps:\n  - run_flow: login.yaml\n")
+    qa = people[Role.QA]
+    broken = qa.post(f"/p/shop/scripts/{login.pk}/edit/", {"name": login.name, "path": "login.yaml", "platform": "web",
+                                                           "source": "steps:\n  - tapp: {id: login}\n"})
+    assert "line 2: unknown action" in broken.content.decode()
+    renamed = qa.post(f"/p/shop/scripts/{login.pk}/edit/", {"name": login.name, "path": "signin.yaml",
+                                                            "platform": "web", "source": login.source})
+    assert "would no longer run: main.yaml:3: run_flow: no flow &#x27;login.yaml&#x27;" in renamed.content.decode()
+    client = APIClient()
+    client.force_authenticate(project.memberships.get(role=Role.QA).user)
+    refused = client.delete(f"/api/v1/scripts/{login.pk}/")
+    assert refused.status_code == 400 and "main.yaml" in refused.json()["path"][0]
+    assert Script.objects.filter(pk=login.pk).exists()

@@ -135,7 +135,7 @@ def flow_steps(script) -> list:
     if script.is_python:
         return []
     try:
-        flow = script.parse()
+        flow = script.parse(to_run=False)
     except FlowError as exc:
         return [SimpleNamespace(index="—", action="cannot run", target=str(exc), options="", line=exc.line)]
     rows = []
