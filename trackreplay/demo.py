@@ -103,7 +103,7 @@ def seed_demo(admin) -> Project:
     GlobalMock.objects.create(project=project, name="No popups", host="127.0.0.1", path="/api/popup",
                               response_headers=[["Content-Type", "application/json"]],
                               response_body='{"popups": []}')
-    agent = Agent.objects.create(project=project, name="local")
+    Agent.objects.create(project=project, name="local")  # its devices arrive with its first heartbeat
     script = Script.objects.create(project=project, name="Browse and add to cart", path="browse.yaml",
                                    platform=Platform.WEB, source=FLOW,
                                    description="Home feed, Fresh tab, add strawberries, search, scroll down.")

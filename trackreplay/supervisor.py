@@ -72,9 +72,7 @@ def supervise(children: list[Child], *, grace_seconds: float = 10.0) -> int:
 
 def platform_children(host: str, port: int, *, concurrency: int = 2) -> list[Child]:
     python = sys.executable
-    from django.conf import settings  # noqa: F401  (queue names read the prefix from the settings)
-
-    from .celery import Queue, queue_name
+    from .celery import Queue, queue_name  # the names carry TRACKREPLAY_QUEUE_PREFIX
 
     queues = ",".join(queue_name(q) for q in Queue)
     return [

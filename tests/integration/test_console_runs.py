@@ -172,7 +172,7 @@ def test_admins_create_agents_and_issue_and_revoke_tokens(setup):
     token = AgentToken.objects.get(agent=agent)
     plaintext = issued.split('data-testid="token">')[1].split("<")[0]
     assert plaintext.startswith("tra_") and token.hint == plaintext[:10] and plaintext not in str(token.token_hash)
-    assert f"trackreplay agent --url http://testserver --name lab-1" in issued
+    assert "trackreplay agent --url http://testserver --name lab-1" in issued
     assert plaintext not in admin.get(f"/p/shop/agents/{agent.pk}/").content.decode()  # never shown again
     assert qa.post(f"/p/shop/agents/{agent.pk}/tokens/{token.pk}/revoke/").status_code == 404
     admin.post(f"/p/shop/agents/{agent.pk}/tokens/{token.pk}/revoke/")
