@@ -50,7 +50,8 @@ def test_unknown_and_malformed_tokens_are_refused(project_a):
 
 
 @pytest.mark.django_db
-def test_agent_token_sees_only_its_project_and_may_update_devices_and_runs(client_a, project_a, project_b):
+def test_agent_token_reads_only_its_project_and_changes_things_only_through_the_agents_api(client_a, project_a,
+                                                                                          project_b):
     agent = f.AgentFactory(project=project_a)
     response = client_a.post("/api/v1/agent-tokens/", {"agent": agent.pk, "name": "lab"}, format="json")
     assert response.status_code == 201
@@ -64,9 +65,11 @@ def test_agent_token_sees_only_its_project_and_may_update_devices_and_runs(clien
     as_agent = bearer(plaintext)
     assert {d["id"] for d in as_agent.get("/api/v1/devices/").json()["results"]} == {mine.pk}
     assert as_agent.get(f"/api/v1/devices/{theirs.pk}/").status_code == 404
-    assert as_agent.patch(f"/api/v1/devices/{mine.pk}/", {"status": "online"}, format="json").status_code == 200
-    assert as_agent.patch(f"/api/v1/runs/{run.pk}/", {"status": "running"}, format="json").status_code == 200
-    # ...but not the scenarios, channels or tokens of the project.
+    # Devices and runs change through /api/v1/agent/ only, where an agent reaches its own devices' runs.
+    assert as_agent.patch(f"/api/v1/devices/{mine.pk}/", {"status": "online"}, format="json").status_code == 403
+    assert as_agent.patch(f"/api/v1/runs/{run.pk}/", {"status": "running"}, format="json").status_code == 405
+    assert as_agent.get(f"/api/v1/runs/{run.pk}/").status_code == 200
+    # ...and not the scenarios, channels or tokens of the project.
     scenario = f.ScenarioFactory(project=project_a)
     assert as_agent.patch(f"/api/v1/scenarios/{scenario.pk}/", {"name": "x"}, format="json").status_code == 403
     assert as_agent.get("/api/v1/tokens/").status_code == 403
