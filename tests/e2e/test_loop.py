@@ -18,6 +18,7 @@ import pytest
 from automation.lifecycle import create_run, expire_leases
 from automation.models import AgentToken, Device, Run
 from demo.server import DemoShop
+from tests.e2e.test_console_browser import browser  # noqa: F401  (the console's Chromium)
 from tests.process_audit import browser_and_proxy_pids
 from trackreplay.demo import FLOW, ensure_admin, seed_demo
 
@@ -299,3 +300,39 @@ def test_a_platform_outage_mid_run_is_ridden_out_by_the_outbox(loop):
     record = run.test_records.get()
     assert record.events.count() == recorded.test_records.get().events.count()
     assert "count_mismatch" not in record.health_flags
+
+
+def test_a_qa_engineer_records_and_replays_from_the_console_and_watches_the_run_live(loop, live_server, browser):  # noqa: F811
+    # Everything through the console in Chromium, nothing through the ORM while the browser runs.
+    project, task = loop["project"], loop["task"]
+    device_online(project, loop["log"])
+    base = live_server.url
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "loop-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/p/{project.slug}/")
+
+    page.goto(f"{base}/p/{project.slug}/tasks/{task.pk}/")
+    page.click("button[data-action=record]")
+    page.wait_for_url("**/runs/*/")
+    # The page polls (htmx): the status moves to passed without a reload.
+    page.wait_for_selector("#progress[data-status=passed]", timeout=120_000)
+    assert page.locator("table[data-testid=steps] tbody tr[data-outcome]").count() == 9
+    assert page.locator("[data-testid=screens] img").count() >= 8  # a screen after each step that ran
+    first_shot = page.locator("[data-testid=screens] img").first.get_attribute("src")
+    assert page.request.get(f"{base}{first_shot}").body()[:4] == b"\x89PNG"
+    assert "tab_click" in page.inner_text("table[data-testid=steps]")  # events per step
+
+    page.goto(f"{base}/p/{project.slug}/tasks/{task.pk}/")
+    page.click("button[data-action=replay]")
+    page.wait_for_url("**/runs/*/")
+    page.wait_for_selector("#progress[data-status=passed]", timeout=120_000)
+    page.click("[data-testid=report-link]")
+    page.wait_for_url("**/reports/*/")
+    assert page.inner_text("[data-testid=pass-rate]").startswith("100%")
+    assert not errors, errors
+    page.close()
