@@ -302,10 +302,17 @@ def test_a_platform_outage_mid_run_is_ridden_out_by_the_outbox(loop):
     assert "count_mismatch" not in record.health_flags
 
 
-def test_a_qa_engineer_records_and_replays_from_the_console_and_watches_the_run_live(loop, live_server, browser):  # noqa: F811
+@pytest.fixture
+def online(loop):
+    """The loop with its device online, asked before the browser starts: an ORM query made while
+    Playwright's event loop runs in this thread would leave a database connection nothing closes."""
+    device_online(loop["project"], loop["log"])
+    return loop
+
+
+def test_a_qa_engineer_records_and_replays_from_the_console_and_watches_the_run_live(online, live_server, browser):  # noqa: F811
     # Everything through the console in Chromium, nothing through the ORM while the browser runs.
-    project, task = loop["project"], loop["task"]
-    device_online(project, loop["log"])
+    project, task = online["project"], online["task"]
     base = live_server.url
     page = browser.new_page()
     errors = []
