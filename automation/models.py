@@ -208,7 +208,8 @@ class Task(ProjectScoped):
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="tasks",
                                 help_text="The project it belongs to.")
     name = models.CharField(max_length=200, help_text="Test-case name shown in reports.")
-    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="tasks", help_text="The UI flow to run.")
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="tasks", verbose_name="flow",
+                               help_text="The UI flow to run.")
     mock_record = models.ForeignKey("mock_records.MockRecord", null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="tasks", help_text="API data answered during replay.")
     scenario = models.ForeignKey("scenarios.Scenario", null=True, blank=True, on_delete=models.PROTECT,
