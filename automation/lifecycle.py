@@ -42,12 +42,6 @@ def _lease(now=None):
 
 # -- dispatch -----------------------------------------------------------------------------------------------
 
-def selector_of(run: Run) -> dict:
-    selector = dict(run.task.device_selector or {})
-    selector.setdefault("platform", run.task.script.platform)
-    return selector
-
-
 def matching_devices(run: Run):
     """Free devices a run may take, least recently used first: the task's platform and labels, online, on an
     agent seen recently."""
@@ -55,11 +49,10 @@ def matching_devices(run: Run):
         devices = Device.objects.filter(pk=run.device_id)
     else:
         devices = Device.objects.filter(project_id=run.project_id)
-    selector = selector_of(run)
     seen_since = timezone.now() - timedelta(seconds=settings.TRACKREPLAY_DEVICE_OFFLINE_SECONDS)
-    devices = devices.filter(status=DeviceStatus.ONLINE, platform=selector["platform"], agent__isnull=False,
+    devices = devices.filter(status=DeviceStatus.ONLINE, platform=selector_platform(run.task), agent__isnull=False,
                              agent__last_seen_at__gte=seen_since).select_related("agent")
-    wanted = set(selector.get("labels") or [])
+    wanted = set((run.task.device_selector or {}).get("labels") or [])
     return [device for device in devices.order_by("last_seen_at", "pk") if wanted <= set(device.labels or [])]
 
 
@@ -127,43 +120,27 @@ def start_run(run: Run, agent: Agent) -> Run:
 
 def bundle(run: Run) -> dict:
     """Everything the agent needs to execute the run, ids and text only."""
-    task = run.task
-    script = task.script
+    from device_agent.flows import FlowError
     from mock_records.scope import MockScope
 
+    task = run.task
+    script = task.script
     scope = [part.strip() for part in task.mock_scope.split(",") if part.strip()]
     MockScope.parse(scope)  # validated on save; a bad row fails here with its reason, not on the device
-    from device_agent.flows import FlowError
-
+    env = {str(k): str(v) for k, v in (task.env or {}).items()}
     try:  # the flow as the agent will read it: an included flow may have changed since this one was saved
-        script.parse(env={str(k): str(v) for k, v in (task.env or {}).items()}, app=task.app or None)
+        script.parse(env=env, app=task.app or None)
     except FlowError as exc:
         raise RunConflict(f"the flow cannot run: {exc}") from None
     payload = {
         "run": run.pk, "mode": run.mode, "task": task.name, "platform": run.device.platform if run.device else "",
         "device": run.device_id, "flow": {"entry": script.path, "files": script.bundle()},
-        "app": task.app or None, "env": {str(k): str(v) for k, v in (task.env or {}).items()}, "scope": scope,
-        "time_cap": task.time_cap, "lease_seconds": lease_seconds(),
+        "app": task.app or None, "env": env, "scope": scope, "time_cap": task.time_cap,
     }
     if run.mode == RunMode.REPLAY:
-        record = task.mock_record
-        if record is None:
+        if task.mock_record is None:
             raise RunConflict("a replay needs the task's mock record: record the task first")
-        from mock_records.models import GlobalMock
-
-        merged: dict[str, list] = {}
-        for document in (record.project.mock_ignore, record.ignore):
-            for key, values in (document or {}).items():
-                merged[key] = list(dict.fromkeys([*merged.get(key, []), *values]))
-        payload["mock"] = {
-            "har": f"/api/v1/agent/runs/{run.pk}/mock.har", "ignore": merged,
-            "unmatched": record.unmatched_policy,
-            "insecure": not record.project.verify_upstream_tls,
-            "global_mocks": [{"id": m.pk, "method": m.method, "host": m.host, "path": m.path,
-                              "status_code": m.status_code, "headers": m.response_headers, "body": m.response_body}
-                             for m in GlobalMock.objects.filter(project=record.project, enabled=True)
-                             .order_by("order", "pk")],
-        }
+        payload["mock"] = {"har": f"/api/v1/agent/runs/{run.pk}/mock.har", **task.mock_record.replay_settings()}
     return payload
 
 
@@ -174,16 +151,20 @@ def merged_timeline(old: list[dict], new: list[dict]) -> list[dict]:
     return [by_index[i] for i in sorted(by_index)]
 
 
+def interrupted(steps: list[dict], reason: str) -> list[dict]:
+    """Steps still marked running in a run that ended: they failed, and the reason says why."""
+    return [dict(step, outcome="failed", error=step.get("error") or f"interrupted: {reason}")
+            if step.get("outcome") == "running" else step for step in steps]
+
+
 def record_steps(run: Run, steps: list[dict]) -> None:
     """Merge step results (by index) into the run's timeline: uploads may repeat or arrive twice."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.is_final:  # late uploads of a run that ended without its agent: "running" is stale news
-            known = {step["index"]: step for step in locked.timeline or []}
-            steps = [dict(step, outcome="failed", error=f"interrupted: {locked.error}")
-                     if step.get("outcome") == "running" else step for step in steps
-                     if step.get("outcome") != "running" or known.get(step["index"], {}).get("outcome")
-                     in (None, "running")]
+            known = {step["index"]: step.get("outcome") for step in locked.timeline or []}
+            steps = interrupted([step for step in steps if step.get("outcome") != "running"
+                                 or known.get(step["index"]) in (None, "running")], locked.error)
         Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, steps))
 
 
@@ -225,50 +206,43 @@ def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict],
     return {"agent": agent.pk, "devices": [{"id": pk} for pk in known], "cancel": cancelled}
 
 
-def fail_run(run: Run, reason: str, *, statuses=(RunStatus.QUEUED, RunStatus.RUNNING)) -> bool:
-    """End a run in error (lost agent, restart, lease expired) and free its device. False if it had moved on."""
+def _end(run: Run, status: str, reason: str) -> bool:
+    """Move a queued or running run to `status` without its agent (lost, restarted, or a person cancelled
+    it): steps left running are marked interrupted, the device is freed (online while its agent is alive).
+    False when the run had moved on already."""
     now = timezone.now()
     with transaction.atomic():
-        moved = Run.objects.filter(pk=run.pk, status__in=statuses).update(
-            status=RunStatus.ERROR, error=reason[:5000], finished_at=now, lease_expires_at=None)
+        moved = Run.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+            status=status, error=reason[:5000], finished_at=now, lease_expires_at=None)
         if not moved:
             return False
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        interrupted = [dict(step, outcome="failed", error=f"interrupted: {reason}")
-                       for step in locked.timeline or [] if step.get("outcome") == "running"]
-        if interrupted:
-            Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, interrupted))
-        if run.device_id:
+        if any(step.get("outcome") == "running" for step in locked.timeline or []):
+            Run.objects.filter(pk=run.pk).update(timeline=interrupted(locked.timeline, reason))
+        if locked.device_id:
             agent_alive = Agent.objects.filter(
-                devices=run.device_id,
+                devices=locked.device_id,
                 last_seen_at__gte=now - timedelta(seconds=settings.TRACKREPLAY_DEVICE_OFFLINE_SECONDS)).exists()
-            Device.objects.filter(pk=run.device_id, status=DeviceStatus.BUSY).update(
+            Device.objects.filter(pk=locked.device_id, status=DeviceStatus.BUSY).update(
                 status=DeviceStatus.ONLINE if agent_alive else DeviceStatus.OFFLINE)
-        record = run.test_records.order_by("pk").first()
-        if record is not None and HealthFlag.RUN_CRASHED not in record.health_flags:
-            TestRecord.objects.filter(pk=record.pk).update(health_flags=[*record.health_flags, HealthFlag.RUN_CRASHED])
     request_dispatch(run.project_id)
+    return True
+
+
+def fail_run(run: Run, reason: str) -> bool:
+    """End a run in error (lost agent, restart, lease expired) and free its device. False if it had moved on."""
+    if not _end(run, RunStatus.ERROR, reason):
+        return False
+    record = run.test_records.order_by("pk").first()
+    if record is not None and HealthFlag.RUN_CRASHED not in record.health_flags:
+        TestRecord.objects.filter(pk=record.pk).update(health_flags=[*record.health_flags, HealthFlag.RUN_CRASHED])
     return True
 
 
 def cancel_run(run: Run, *, by: str) -> bool:
     """A person stops a queued or running run: cancelled now, device freed; the agent running it hears it at
     its next heartbeat and stops at the next step. False when the run had already ended."""
-    with transaction.atomic():
-        moved = Run.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
-            status=RunStatus.CANCELLED, error=f"cancelled by {by}"[:5000], finished_at=timezone.now(),
-            lease_expires_at=None)
-        if not moved:
-            return False
-        locked = Run.objects.select_for_update().get(pk=run.pk)
-        interrupted = [dict(step, outcome="failed", error=f"interrupted: cancelled by {by}")
-                       for step in locked.timeline or [] if step.get("outcome") == "running"]
-        if interrupted:
-            Run.objects.filter(pk=run.pk).update(timeline=merged_timeline(locked.timeline, interrupted))
-        if locked.device_id:
-            Device.objects.filter(pk=locked.device_id, status=DeviceStatus.BUSY).update(status=DeviceStatus.ONLINE)
-    request_dispatch(run.project_id)
-    return True
+    return _end(run, RunStatus.CANCELLED, f"cancelled by {by}")
 
 
 def expire_leases() -> list[int]:
@@ -332,7 +306,7 @@ def ensure_record(run: Run) -> TestRecord:
 
 
 def finish_run(run: Run, *, outcome: str, error: str, timeline: list[dict], step_count: int,
-               started_at=None, finished_at=None, logs: list | None = None) -> Run:
+               logs: list | None = None) -> Run:
     """The agent says the flow ended (passed, failed or error). The run moves to verifying and its
     verification is queued; a run that already ended (lease expired while the platform was unreachable)
     keeps its state but gets what was captured."""
@@ -344,8 +318,7 @@ def finish_run(run: Run, *, outcome: str, error: str, timeline: list[dict], step
         # lost its timeline) keep what it reported live. A step left running was interrupted.
         timeline = merged_timeline(locked.timeline, timeline)
         if outcome != "passed":
-            timeline = [dict(step, outcome="failed", error=step.get("error") or f"interrupted: {error}")
-                        if step.get("outcome") == "running" else step for step in timeline]
+            timeline = interrupted(timeline, error)
         steps = [{"step": step["index"], "action": step.get("label") or step.get("action"),
                   "at": _ms(step.get("started_at"))} for step in timeline if step.get("started_at")]
         TestRecord.objects.filter(pk=record.pk).update(steps=steps)
@@ -353,13 +326,12 @@ def finish_run(run: Run, *, outcome: str, error: str, timeline: list[dict], step
         if logs is not None:
             updates["logs"] = logs[-5000:]
         moved = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.VERIFYING, error=(error if outcome != "passed" else "")[:5000], **updates)
+            status=RunStatus.VERIFYING, error=(error if outcome != "passed" else "")[:5000], finished_at=now,
+            **updates)
         if not moved:
             Run.objects.filter(pk=run.pk).update(**updates)
         elif run.device_id:
             Device.objects.filter(pk=run.device_id, status=DeviceStatus.BUSY).update(status=DeviceStatus.ONLINE)
-        if moved:
-            Run.objects.filter(pk=run.pk).update(finished_at=now)
         if moved or locked.status == RunStatus.VERIFYING:
             # Also when the agent sends finish again: its first answer may have been an error because this
             # message could not be sent.

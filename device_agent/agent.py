@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform as host_platform
 import shutil
 import socket
 import threading
@@ -32,10 +31,6 @@ from .play import PlayOptions, play
 log = logging.getLogger("trackreplay.agent")
 VERSION = "0.1.0"
 EVENTS_BATCH = 1000
-
-
-class RunStopped(Exception):
-    pass
 
 
 class Agent:
@@ -53,12 +48,15 @@ class Agent:
         self.config: dict = {}
         self.devices: dict[int, dict] = {}  # platform device id -> what we reported
         self._threads: list[threading.Thread] = []
+        self._browser_version: str | None = None
 
     # -- devices and heartbeats ---------------------------------------------------------------------------------
     def device_reports(self) -> list[dict]:
-        from .drivers.web import chromium_path
+        if self._browser_version is None:  # asked once: heartbeats come every few seconds
+            from .drivers.web import chromium_path
 
-        version = _chromium_version(chromium_path())
+            self._browser_version = _chromium_version(chromium_path())
+        version = self._browser_version
         return [{"platform": "web", "name": f"{self.name} · Chromium {index}", "serial": f"chromium-{index}",
                  "model": "Chromium (headless)" if not self.headed else "Chromium", "os_version": version,
                  "labels": ["web", "local"]}
@@ -198,6 +196,7 @@ class Agent:
             options.ignore = mock.get("ignore") or None
             options.unmatched = mock.get("unmatched") or "404"
             options.insecure = bool(mock.get("insecure"))
+            options.forward_tracking = bool(mock.get("forward_tracking"))
             if mock.get("global_mocks"):
                 options.global_mocks = folder / "global-mocks.json"
                 options.global_mocks.write_text(json.dumps(mock["global_mocks"]))
@@ -276,7 +275,7 @@ class Agent:
     def queue_results(self, run_id: int, folder: Path, *, outcome: str, error: str) -> None:
         base = f"/api/v1/agent/runs/{run_id}"
         timeline = _read_json(folder / "timeline.json") or {}
-        if (folder / "mock.har").exists() and timeline.get("mode", "record") == "record":
+        if (folder / "mock.har").exists():  # written by record runs only
             self.outbox.put(run_id, "POST", f"{base}/recording", body_file=str(folder / "mock.har"))
         elif (folder / "mock.har.partial.jsonl").exists():  # the proxy died before writing its HAR
             entries = []
@@ -382,6 +381,5 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     agent = Agent(args.url, args.token, name=args.name, browsers=args.browsers,
                   state_dir=Path(args.state_dir) if args.state_dir else None, headed=args.headed)
-    host = host_platform.node()
-    log.info("trackreplay agent %s on %s, talking to %s", VERSION, host, args.url)
+    log.info("trackreplay agent %s on %s, talking to %s", VERSION, socket.gethostname(), args.url)
     return agent.serve()

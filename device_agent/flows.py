@@ -34,9 +34,6 @@ class FlowError(ValueError):
         self.file, self.line, self.reason = file, line, reason
         super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
 
-    def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "reason": self.reason}
-
 
 @dataclass(frozen=True)
 class Point:
@@ -108,13 +105,6 @@ class Step:
                 words.append(f"{key}={shown[key]}")
         return " ".join(words)
 
-    def to_dict(self) -> dict:
-        return {"action": self.action, "params": {k: str(v) if isinstance(v, Point) else v
-                                                  for k, v in self.params.items()},
-                "target": [{locator.kind: str(locator.value)} for locator in self.target],
-                "optional": self.optional, "timeout": self.timeout, "retry": self.retry, "label": self.label,
-                "file": self.file, "line": self.line}
-
 
 @dataclass
 class Flow:
@@ -123,10 +113,6 @@ class Flow:
     env: dict[str, str]
     steps: list[Step]
     file: str
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "app": self.app, "env": self.env, "file": self.file,
-                "steps": [step.to_dict() for step in self.steps]}
 
 
 # -- what each action accepts ---------------------------------------------------------------------------
@@ -224,14 +210,6 @@ class _Reader:
                 raise self.fail(node, f"${{{name}}} is not defined: add it under env: or pass --env {name}=...")
             return self.variables[name]
         return _VARIABLE.sub(replace, text)
-
-    def plain(self, node):
-        """Any node as plain data (mappings, lists, scalars), strings substituted."""
-        if isinstance(node, yaml.MappingNode):
-            return {self.key(k): self.plain(v) for k, v in node.value}
-        if isinstance(node, yaml.SequenceNode):
-            return [self.plain(item) for item in node.value]
-        return self.scalar(node)
 
     def key(self, node) -> str:
         if not isinstance(node, yaml.ScalarNode):

@@ -40,6 +40,7 @@ class PlayOptions:
     time_cap: float | None = None
     confdir: Path | None = None
     insecure: bool = False
+    forward_tracking: bool = False
 
 
 def default_scope(platform: str, given: list[str]) -> list[str]:
@@ -71,7 +72,8 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
                          out=out_dir / "mock.har" if options.mode == "record" else None, events=events, stats=stats,
                          scope=default_scope(options.platform, options.scope), ignore=options.ignore,
                          unmatched=options.unmatched, global_mocks=options.global_mocks, confdir=options.confdir,
-                         insecure=options.insecure, log=out_dir / "proxy.log")
+                         insecure=options.insecure, forward_tracking=options.forward_tracking,
+                         log=out_dir / "proxy.log")
     driver = driver or make_driver(options.platform, headed=options.headed)
     timeline = {"flow": flow.name, "platform": options.platform, "mode": options.mode, "outcome": "failed",
                 "started_at": now_iso(), "finished_at": None, "error": "", "steps": []}

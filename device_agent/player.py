@@ -207,7 +207,7 @@ class Player:
         for done in range(scrolls + 1):
             for locator in step.target:
                 element = driver.find_once(locator)
-                if element is not None and getattr(driver, "in_viewport", lambda e: True)(element):
+                if element is not None and driver.in_viewport(element):
                     return
             if done == scrolls or self._out_of_time():
                 break

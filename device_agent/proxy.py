@@ -36,7 +36,7 @@ class ProxyProcess:
                  events: Path | None = None, stats: Path | None = None, scope: list[str] | None = None,
                  ignore: dict | None = None, unmatched: str = "404", global_mocks: Path | None = None,
                  confdir: Path | None = None, host: str = "127.0.0.1", insecure: bool = False,
-                 log: Path | None = None):
+                 forward_tracking: bool = False, log: Path | None = None):
         self.mode = mode
         self.host = host
         self.port = free_port(host)
@@ -47,7 +47,7 @@ class ProxyProcess:
             stats=str(stats) if stats else None, ignore=json.dumps(ignore) if ignore else None,
             global_mocks=str(global_mocks) if global_mocks else None, platform=None, run_token=None,
             confdir=str(confdir) if confdir else None, host=host, port=self.port, insecure=insecure,
-            forward_tracking=False, upstream_ca=None, scope=scope)
+            forward_tracking=forward_tracking, upstream_ca=None, scope=scope)
         self.folder = folder
         self.process: subprocess.Popen | None = None
         self._control: http.client.HTTPConnection | None = None

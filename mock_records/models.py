@@ -55,6 +55,21 @@ class MockRecord(ProjectScoped):
         return self.name
 
 
+    def replay_settings(self) -> dict:
+        """What a replay proxy needs besides the exchanges, from the record and its project: the ignore lists
+        (the project's, then the record's own), the global mocks, the unmatched policy and the project's TLS
+        and forwarding choices. One place, for `trackreplay proxy --mock-record` and for agents' runs."""
+        merged: dict[str, list] = {}
+        for document in (self.project.mock_ignore, self.ignore):
+            for key, values in (document or {}).items():
+                merged[key] = list(dict.fromkeys([*merged.get(key, []), *values]))
+        mocks = [{"id": m.pk, "method": m.method, "host": m.host, "path": m.path, "status_code": m.status_code,
+                  "headers": m.response_headers, "body": m.response_body}
+                 for m in GlobalMock.objects.filter(project=self.project, enabled=True).order_by("order", "pk")]
+        return {"ignore": merged, "global_mocks": mocks, "unmatched": self.unmatched_policy,
+                "insecure": not self.project.verify_upstream_tls, "forward_tracking": self.project.forward_tracking}
+
+
 def _body_path(instance: Exchange, filename: str) -> str:
     return f"exchange-bodies/{filename}"
 

@@ -53,6 +53,7 @@ Stop everything with Ctrl-C.
 
 def _walk_when_ready(project, base_url: str, shop_url: str) -> None:
     import threading
+    import time
     import urllib.request
 
     from .demo import ShopControl, walk_demo
@@ -65,8 +66,6 @@ def _walk_when_ready(project, base_url: str, shop_url: str) -> None:
                 opener.open(f"{shop_url}api/config", timeout=2).read()
                 break
             except OSError:
-                import time
-
                 time.sleep(1)
         print("[demo] walking the loop on the local agent's Chromium:", flush=True)
         try:

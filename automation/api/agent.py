@@ -275,27 +275,13 @@ class RecordingView(AgentView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        from mock_records.har import HarError
-        from sdk_bridge.api.views import read_recording
-        from sdk_bridge.ingest import recording_of_run, store_recording
+        from sdk_bridge.api.views import accept_recording
 
         run = self.run(pk)
         if run.mode != RunMode.RECORD:
             return Response({"error": f"run {run.pk} is a {run.mode} run; only record runs upload a recording"},
                             status=status.HTTP_409_CONFLICT)
-        existing = recording_of_run(run)
-        if existing is not None:
-            request._request.read()  # drain: the answer is the same as the first time
-            return Response({"mock_record": existing.pk, "exchanges": existing.exchanges.count(), "duplicate": True})
-        body = read_recording(request)
-        if isinstance(body, Response):
-            return body
-        try:
-            mock = store_recording(run, body)
-        except HarError as exc:
-            return Response({"error": str(exc), "limit": None}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"mock_record": mock.pk, "exchanges": mock.exchanges.count(), "duplicate": False},
-                        status=status.HTTP_201_CREATED)
+        return accept_recording(request, run)
 
 
 class ProxyReportView(AgentView):

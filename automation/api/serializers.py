@@ -102,13 +102,12 @@ class RunSerializer(ScopedModelSerializer):
                   "report", "created_at", "updated_at"]
         read_only_fields = ["triggered_by", "status", "started_at", "finished_at", "error"]
 
+    # From the prefetched rows (RunViewSet): no query per run in a list.
     def get_test_record(self, run) -> int | None:
-        record = run.test_records.order_by("pk").first()
-        return record.pk if record else None
+        return min((record.pk for record in run.test_records.all()), default=None)
 
     def get_report(self, run) -> int | None:
-        report = run.reports.order_by("-pk").first()
-        return report.pk if report else None
+        return max((report.pk for report in run.reports.all()), default=None)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -129,7 +129,7 @@ class RunViewSet(ScopedModelViewSet):
     """Runs of tasks. People queue and cancel them; agents move them through their states with the agents'
     API only (agent tokens read here). A run's task, mode and device do not change once it exists."""
 
-    queryset = Run.objects.select_related("task", "device")
+    queryset = Run.objects.select_related("task", "device").prefetch_related("test_records", "reports")
     serializer_class = RunSerializer
     write_roles = (Role.ADMIN, Role.QA)
     http_method_names = ["get", "post", "delete", "head", "options"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 from ..flows import Locator, Point
 
@@ -20,19 +19,6 @@ class DriverError(Exception):
 
 class NotFound(DriverError):
     pass
-
-
-@dataclass
-class DeviceInfo:
-    """What the agent reports about a device."""
-
-    platform: str
-    serial: str
-    name: str
-    model: str
-    os_version: str
-    screen: tuple[int, int] | None = None
-    battery: int | None = None
 
 
 class Driver(ABC):
@@ -92,6 +78,11 @@ class Driver(ABC):
 
     def is_visible(self, locators: list[Locator]) -> bool:
         return any(self.find_once(locator) is not None for locator in locators)
+
+    def in_viewport(self, element) -> bool:
+        """Whether a found element is on the screen now (scroll_until_visible stops there); drivers whose
+        lookups find only on-screen elements keep this answer."""
+        return True
 
     @abstractmethod
     def text_of(self, element) -> str: ...

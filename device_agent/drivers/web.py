@@ -13,7 +13,7 @@ import shutil
 import time
 
 from ..flows import Locator, Point
-from .base import DeviceInfo, Driver, DriverError
+from .base import Driver, DriverError
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run",
                  "--disable-sync", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -42,10 +42,9 @@ def _quoted(value: str) -> str:
 class WebDriver(Driver):
     platform = "web"
 
-    def __init__(self, *, headed: bool = False, viewport: tuple[int, int] = (1280, 800), name: str = "chromium-1"):
+    def __init__(self, *, headed: bool = False, viewport: tuple[int, int] = (1280, 800)):
         self.headed = headed
         self.viewport = {"width": viewport[0], "height": viewport[1]}
-        self.name = name
         self.proxy: str | None = None
         self._playwright = None
         self._browser = None
@@ -93,12 +92,6 @@ class WebDriver(Driver):
                 self._playwright.stop()
             finally:
                 self._playwright = None
-
-    def info(self) -> DeviceInfo:
-        self._ensure_browser()
-        return DeviceInfo(platform="web", serial="", name=self.name, model="Chromium (headless)" if not self.headed
-                          else "Chromium", os_version=f"Chromium {self._browser.version}",
-                          screen=(self.viewport["width"], self.viewport["height"]))
 
     # proxy --------------------------------------------------------------------------------------------------
     def set_proxy(self, host: str, port: int) -> None:
@@ -287,9 +280,6 @@ class WebDriver(Driver):
 
     def logs(self) -> list[dict]:
         return list(self._logs)
-
-    def pending_requests(self) -> list[str]:
-        return [request.url for request in self._in_flight]
 
 
 def _first_line(exc: Exception) -> str:

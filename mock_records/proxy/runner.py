@@ -56,7 +56,7 @@ def _from_database(args, folder: Path) -> None:
 
     django.setup()
     from mock_records.har_io import export_har
-    from mock_records.models import GlobalMock, MockRecord
+    from mock_records.models import MockRecord
 
     record = MockRecord.objects.select_related("project").filter(pk=args.mock_record).first()
     if record is None:
@@ -64,23 +64,17 @@ def _from_database(args, folder: Path) -> None:
     har = folder / f"mock-record-{record.pk}.har"
     har.write_text(json.dumps(export_har(record)))
     args.har = str(har)
-    mocks = [{"id": m.pk, "method": m.method, "host": m.host, "path": m.path, "status_code": m.status_code,
-              "headers": m.response_headers, "body": m.response_body}
-             for m in GlobalMock.objects.filter(project=record.project, enabled=True).order_by("order", "pk")]
+    replay = record.replay_settings()
     path = folder / "global-mocks.json"
-    path.write_text(json.dumps(mocks))
+    path.write_text(json.dumps(replay["global_mocks"]))
     args.global_mocks = str(path)
-    args.forward_tracking = args.forward_tracking or record.project.forward_tracking
-    if not record.project.verify_upstream_tls:
+    args.forward_tracking = args.forward_tracking or replay["forward_tracking"]
+    if replay["insecure"]:
         args.insecure = True  # the project chose to skip upstream certificate checks
     if not args.ignore:
-        merged: dict[str, list] = {}
-        for document in (record.project.mock_ignore, record.ignore):  # the project's, then the record's own
-            for key, values in (document or {}).items():
-                merged[key] = list(dict.fromkeys([*merged.get(key, []), *values]))
-        args.ignore = json.dumps(merged) if merged else None
+        args.ignore = json.dumps(replay["ignore"]) if replay["ignore"] else None
     if args.unmatched is None:
-        args.unmatched = record.unmatched_policy
+        args.unmatched = replay["unmatched"]
 
 
 def run(args) -> int:

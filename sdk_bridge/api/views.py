@@ -111,25 +111,32 @@ class RecordingView(APIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc),
                                                            413: OpenApiResponse(ErrorDoc)})
     def post(self, request):
-        from mock_records.har import HarError
-
-        from ..ingest import recording_of_run
-
-        existing = recording_of_run(request.auth.run)
-        if existing is not None:  # a retry after a lost answer: the run has its mock record already
-            request._request.read()
-            return Response({"mock_record": existing.pk, "exchanges": existing.exchanges.count()})
-        body = read_recording(request)
-        if isinstance(body, Response):
-            return body
-        try:
-            mock = store_recording(request.auth.run, body)
-        except HarError as exc:
-            return Response({"error": str(exc), "limit": None}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"mock_record": mock.pk, "exchanges": mock.exchanges.count()}, status=status.HTTP_201_CREATED)
+        return accept_recording(request, request.auth.run)
 
 
-def read_recording(request) -> bytes | Response:
+def accept_recording(request, run) -> Response:
+    """The run's recording as a new mock record (201), or the one it already became (200: a retry after a
+    lost answer); 400 and 413 say what is wrong with the body and store nothing."""
+    from mock_records.har import HarError
+
+    from ..ingest import recording_of_run
+
+    existing = recording_of_run(run)
+    if existing is not None:
+        request._request.read()  # drain: the answer is the same as the first time
+        return Response({"mock_record": existing.pk, "exchanges": existing.exchanges.count(), "duplicate": True})
+    body = _read_recording(request)
+    if isinstance(body, Response):
+        return body
+    try:
+        mock = store_recording(run, body)
+    except HarError as exc:
+        return Response({"error": str(exc), "limit": None}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"mock_record": mock.pk, "exchanges": mock.exchanges.count(), "duplicate": False},
+                    status=status.HTTP_201_CREATED)
+
+
+def _read_recording(request) -> bytes | Response:
     """A recording's body, bounded while read and gunzipped when compressed; an error Response otherwise."""
     limit = settings.TRACKREPLAY_RECORDING_MAX_BYTES
     body = request._request.read(limit + 1)

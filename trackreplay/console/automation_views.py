@@ -20,7 +20,7 @@ from automation.lifecycle import RunConflict, cancel_run, create_run
 from automation.models import Agent, AgentToken, Run, RunMode, RunScreenshot, Task
 from test_records.models import HealthFlag
 
-from .pages import Flags
+from .cells import Flags
 from .views import _context, _editor_project, _member_project, _page_or_404
 
 

@@ -9,11 +9,11 @@ from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
 from scenarios.models import Scenario
-from test_records.models import HealthFlag, TestRecord
+from test_records.models import TestRecord
 from tracking_plan.models import EventDefinition, Fault
 
 from . import automation_forms as forms
-from .cells import Code
+from .cells import Code, Flags, PostButton
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,6 @@ class Page:
     edit_roles: tuple[str, ...] = ("admin", "qa")  # who may create, edit and use the actions
 
 
-@dataclass(frozen=True)
-class Flags:
-    """A record's health flags, shown as red and yellow badges."""
-
-    flags: tuple | list
-
-    def badges(self) -> list[tuple[str, str]]:
-        labels = dict(HealthFlag.choices)
-        return [(labels.get(flag, flag), HealthFlag.severity(flag)) for flag in self.flags]
-
-
 def _run_flags(run) -> list[str]:
     record = run.test_records.order_by("pk").first()
     return record.health_flags if record else []
@@ -81,14 +70,6 @@ def record_steps(record) -> list:
 def run_progress(run) -> str:
     done = sum(1 for step in run.timeline or [] if step.get("outcome") in ("passed", "failed", "skipped"))
     return f"{done}/{run.step_count} steps" if run.step_count else "—"
-
-
-@dataclass(frozen=True)
-class PostButton:
-    """A button that POSTs (with the CSRF token) to url; rendered in a table cell."""
-
-    url: str
-    label: str
 
 
 def revoke_button(token):

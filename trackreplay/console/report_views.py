@@ -17,7 +17,7 @@ from reports.repair import RepairError, repair_anomaly
 from reports.verification import baseline_diff
 from scenarios.repair import ACTIONS, actions_for
 
-from .pages import Flags
+from .cells import Flags
 from .views import CAN_EDIT, _context, _editor_project, _member_project
 
 

@@ -22,7 +22,7 @@ from reports.models import Report
 from test_records.models import TestRecord
 from tracking_plan.models import Fault, FaultStatus
 
-from .cells import Code
+from .cells import Code, Flags, PostButton
 from .pages import BY_MODEL, BY_SLUG, PAGES, Page
 
 BODY_PREVIEW_MAX = 256 * 1024
@@ -80,9 +80,9 @@ def _body_text(data: bytes) -> str:
 
 
 def format_value(value, project: Project, *, compact: bool = False) -> Cell:
-    if hasattr(value, "url") and hasattr(value, "label") and not isinstance(value, Model):
+    if isinstance(value, PostButton):
         return Cell(value.label, post=value.url)
-    if hasattr(value, "badges"):
+    if isinstance(value, Flags):
         badges = value.badges()
         return Cell("—" if not badges else "", badges=badges)
     if isinstance(value, Code):
