@@ -47,7 +47,7 @@ def _ours(raw: bytes) -> str | None:
 
 def developer_queues() -> list[str]:
     """Messages this session sent into queues that are not the session's own (Redis lists, or files in the
-    developer's broker folder), as "queue: task". Only messages of this process count, so a developer's
+    developer's broker folder), as "queue: task"; they are removed as they are found. Only messages of this process count, so a developer's
     platform running alongside the tests does not trip the check."""
     found: list[str] = []
     client = _redis()
@@ -56,17 +56,28 @@ def developer_queues() -> list[str]:
             name = key.decode(errors="replace")
             if name.startswith(PREFIX) or client.type(key) != b"list":
                 continue
-            found += [f"redis {name}: {task}" for raw in client.lrange(key, 0, 999) if (task := _ours(raw))]
-    if DEVELOPER_BROKER.is_dir():
-        for entry in sorted(os.listdir(DEVELOPER_BROKER)):
+            for raw in client.lrange(key, 0, 999):
+                if task := _ours(raw):
+                    found.append(f"redis {name}: {task}")
+                    client.lrem(key, 1, raw)  # reported, and taken back before any worker runs it
+    # The developer's broker folder, and the session's own: a message in an unprefixed queue there would
+    # reach any worker started on that folder.
+    from django.conf import settings
+
+    session_broker = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in") or DEVELOPER_BROKER)
+    for folder in {DEVELOPER_BROKER, session_broker}:
+        if not folder.is_dir():
+            continue
+        for entry in sorted(os.listdir(folder)):
             queue = entry.partition(".")[2].removesuffix(".msg")
             if entry.endswith(".msg") and not queue.startswith(PREFIX):
                 try:
-                    task = _ours((DEVELOPER_BROKER / entry).read_bytes())
+                    task = _ours((folder / entry).read_bytes())
                 except OSError:
                     continue
                 if task:
                     found.append(f"file {queue}: {task}")
+                    (folder / entry).unlink(missing_ok=True)  # reported, and taken back
     return found
 
 
