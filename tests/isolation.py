@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 PREFIX = os.environ.setdefault("TRACKREPLAY_QUEUE_PREFIX", f"test{os.getpid()}.")
 _OWN_VAR_DIR = None
 if not os.environ.get("TRACKREPLAY_VAR_DIR"):
@@ -98,6 +100,7 @@ def remove_session_queues() -> None:
                 (folder / entry).unlink(missing_ok=True)
 
 
+@pytest.hookimpl(trylast=True)  # after the test database (a file in the session's var dir) is torn down
 def pytest_sessionfinish(session, exitstatus):
     stray = developer_queues()
     remove_session_queues()

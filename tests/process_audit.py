@@ -19,7 +19,19 @@ def _ours(command: bytes) -> bool:
     return any(needed <= words for needed in COMMANDS)
 
 
+def _of_this_session(pid: str) -> bool:
+    """Started by this test session: it inherited the session's queue prefix (tests/isolation.py), which
+    tells the session's processes from a developer's platform or another session running alongside."""
+    marker = f"TRACKREPLAY_QUEUE_PREFIX={os.environ.get('TRACKREPLAY_QUEUE_PREFIX', '')}".encode()
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return any(entry.startswith(marker) for entry in fh.read().split(b"\0"))
+    except OSError:
+        return False
+
+
 def long_running_pids() -> set[int]:
+    """Browser, proxy, worker and platform processes this test session started that are still running."""
     found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -31,7 +43,7 @@ def long_running_pids() -> set[int]:
                 state = fh.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and _ours(command):
+        if state != b"Z" and _ours(command) and _of_this_session(entry):
             found.add(int(entry))
     return found
 

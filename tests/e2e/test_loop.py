@@ -134,7 +134,7 @@ def loop(live_server, transactional_db, settings, tmp_path):
     from trackreplay.celery import Queue, queue_name
 
     # Queues of our own: this test must not take (or leave) work in anybody else's broker queues.
-    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    prefix = f"{settings.TRACKREPLAY_QUEUE_PREFIX}loop-{uuid.uuid4().hex[:8]}."
     settings.TRACKREPLAY_QUEUE_PREFIX = prefix
     settings.TRACKREPLAY_LEASE_SECONDS = 8
     before = long_running_pids()
