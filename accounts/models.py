@@ -34,6 +34,13 @@ class Project(models.Model):
     forward_tracking = models.BooleanField(
         default=False, help_text="The proxy also sends tracking requests on to the real analytics backend "
         "(by default it answers them itself and keeps the events).")
+    allow_private_targets = models.BooleanField(
+        default=False, help_text="Requests the platform makes for this project (live API checks, webhooks) may go to "
+        "loopback, private and link-local addresses. Off by default: a URL someone types must not reach the "
+        "platform's own network. Cloud metadata addresses stay refused.")
+    live_check_credentials = models.BooleanField(
+        default=False, help_text="Live API checks re-send the recorded credentials (Authorization, Cookie, API-key "
+        "headers). Off by default: they are left out.")
     mock_ignore = models.JSONField(
         default=dict, blank=True,
         help_text="Volatile fields every mock record of the project leaves out of matching, merged with the "

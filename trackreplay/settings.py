@@ -148,6 +148,13 @@ TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, m
 # The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording).
 TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 
+# Requests the platform makes on a user's behalf (live API checks, webhooks) go through trackreplay/egress.py:
+# these bound how long they may take and how much of an answer is read.
+TRACKREPLAY_EGRESS_CONNECT_TIMEOUT = env_int("TRACKREPLAY_EGRESS_CONNECT_TIMEOUT", 5, minimum=1, maximum=60)
+TRACKREPLAY_EGRESS_READ_TIMEOUT = env_int("TRACKREPLAY_EGRESS_READ_TIMEOUT", 10, minimum=1, maximum=300)
+TRACKREPLAY_EGRESS_DEADLINE = env_int("TRACKREPLAY_EGRESS_DEADLINE", 30, minimum=1, maximum=600)
+TRACKREPLAY_EGRESS_MAX_BYTES = env_int("TRACKREPLAY_EGRESS_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+
 # Runs on devices: an agent holds a device through a lease its heartbeats extend; a device unseen this long
 # is offline. TRACKREPLAY_QUEUE_PREFIX keeps one installation's (or one test session's) queues apart from
 # another's on a shared broker. TRACKREPLAY_AGENT_BROKER_URL is the broker address agents are told to use
