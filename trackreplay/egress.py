@@ -188,7 +188,8 @@ def _read_bounded(response, policy: EgressPolicy, started: float, url: str) -> b
         raise EgressError(Reason.TOO_LARGE, f"the answer is {declared} bytes, over the limit of {policy.max_bytes} "
                                             f"(TRACKREPLAY_EGRESS_MAX_BYTES)")
     chunks, total = [], 0
-    for chunk in response.stream(16384, decode_content=True):
+    # read1: whatever has arrived (decoded, at most 16 KiB), so the deadline is checked however slowly bytes come.
+    while chunk := response.read1(16384, decode_content=True):
         total += len(chunk)
         if total > policy.max_bytes:
             raise EgressError(Reason.TOO_LARGE, f"the answer is longer than the limit of {policy.max_bytes} bytes "
