@@ -164,3 +164,21 @@ class PersonalToken(TokenBase):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
+
+
+class LoginFailure(models.Model):
+    """Failed sign-ins of one username from one address (accounts/lockout.py). Enough of them lock that pair
+    out for a while; a successful sign-in clears the row. Admins may delete a row to lift a lockout early."""
+
+    username = models.CharField(max_length=150, help_text="The username tried, lower-cased.")
+    ip = models.CharField(max_length=45, help_text="The client address the attempts came from.")
+    failures = models.PositiveIntegerField(default=0)
+    first_failed_at = models.DateTimeField(help_text="Start of the current counting window.")
+    last_failed_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["username", "ip"], name="loginfailure_unique_username_ip")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip}: {self.failures} failures"
