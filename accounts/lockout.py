@@ -115,11 +115,17 @@ class LockoutMixin:
     locked: str = ""
 
     def clean(self):
-        until = locked_until(self.data.get("username"), self.request)
-        if until:
-            self.locked = _locked_message(until)
-            raise forms.ValidationError(self.locked, code="locked")
-        return super().clean()
+        username = self.data.get("username")
+        until = locked_until(username, self.request)
+        if until is None:
+            try:
+                return super().clean()
+            except forms.ValidationError:
+                until = locked_until(username, self.request)  # this failure may be the one that locks
+                if until is None:
+                    raise
+        self.locked = _locked_message(until)
+        raise forms.ValidationError(self.locked, code="locked")
 
 
 class LoginForm(LockoutMixin, AuthenticationForm):
