@@ -265,3 +265,74 @@ def test_a_server_that_trickles_its_answer_hits_the_deadline(internal):
         egress.request("GET", internal.url("/trickle"),
                        policy=EgressPolicy(allow_private=True, connect_timeout=1, read_timeout=1, deadline=1))
     assert slow.value.reason == Reason.TIMEOUT and time.monotonic() - started < 3
+
+
+# -- https: pinned to the address, SNI and certificate checked against the name --------------------------------
+
+def _tls_files(tmp_path, name: str):
+    """A CA and a certificate for `name` signed by it (files), made with cryptography (mitmproxy's dependency)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(subject, issuer, key, signer, *, ca: bool, san=None):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "egress test CA")])
+    ca_cert = cert(ca_name, ca_name, ca_key, ca_key, ca=True)
+    leaf = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), ca_name, key, ca_key, ca=False, san=name)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem) + key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return tmp_path / "ca.pem", tmp_path / "leaf.pem"
+
+
+@pytest.fixture
+def tls_service(tmp_path, monkeypatch):
+    import ssl
+
+    ca, leaf = _tls_files(tmp_path, "secure.internal.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the default context trusts the test CA
+    service = Internal()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(leaf)
+    service.sni = []
+    context.sni_callback = lambda sock, name, ctx: service.sni.append(name)
+    service.server.socket = context.wrap_socket(service.server.socket, server_side=True)
+    yield service
+    service.stop()
+
+
+def test_https_goes_to_the_checked_address_with_sni_and_certificate_for_the_name(tls_service, resolver):
+    answers, lookups = resolver
+    answers["secure.internal.test"] = [["127.0.0.1"], ["10.255.255.1"]]
+    answer = egress.request("GET", f"https://secure.internal.test:{tls_service.port}/echo", policy=PRIVATE_OK)
+    assert answer.status == 200 and answer.address == "127.0.0.1" and lookups == ["secure.internal.test"]
+    assert tls_service.sni == ["secure.internal.test"]
+    assert json.loads(answer.body)["headers"]["Host"] == f"secure.internal.test:{tls_service.port}"
+
+
+def test_https_to_a_name_the_certificate_does_not_cover_is_refused(tls_service, resolver):
+    answers, _ = resolver
+    answers["other.internal.test"] = [["127.0.0.1"]]
+    with pytest.raises(EgressError) as failed:
+        egress.request("GET", f"https://other.internal.test:{tls_service.port}/echo", policy=PRIVATE_OK)
+    assert failed.value.reason == Reason.CONNECTION and "other.internal.test" in str(failed.value)
+    assert tls_service.hits == []
+    # unless the project turned upstream TLS checks off
+    answer = egress.request("GET", f"https://other.internal.test:{tls_service.port}/echo",
+                            policy=EgressPolicy(allow_private=True, verify_tls=False, connect_timeout=1, read_timeout=1))
+    assert answer.status == 200 and tls_service.sni[-1] == "other.internal.test"
