@@ -94,8 +94,7 @@ def check_live(record: MockRecord, *, policy: egress.EgressPolicy | None = None)
     every exchange not compared with the reason. An exchange that already has an open change with the same
     key diff gets no second one."""
     project = record.project
-    policy = policy or egress.policy_from_settings(allow_private=project.allow_private_targets,
-                                                   verify_tls=project.verify_upstream_tls)
+    policy = policy or egress.policy_for_project(project)
     outcome = Outcome()
     for exchange in record.exchanges.order_by("order"):
         if not exchange.enabled:

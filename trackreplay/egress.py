@@ -274,3 +274,9 @@ def policy_from_settings(*, allow_private: bool = False, verify_tls: bool = True
                         read_timeout=settings.TRACKREPLAY_EGRESS_READ_TIMEOUT,
                         deadline=settings.TRACKREPLAY_EGRESS_DEADLINE,
                         max_bytes=settings.TRACKREPLAY_EGRESS_MAX_BYTES)
+
+
+def policy_for_project(project) -> EgressPolicy:
+    """The policy for requests made for a project: its private-targets and TLS choices, the deployment's limits.
+    Live checks use it; webhooks (notifications) are to use it too."""
+    return policy_from_settings(allow_private=project.allow_private_targets, verify_tls=project.verify_upstream_tls)
