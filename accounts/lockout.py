@@ -55,6 +55,8 @@ def record_failure(username, request) -> None:
     now = timezone.now()
     window = timedelta(seconds=settings.TRACKREPLAY_LOGIN_LOCKOUT_SECONDS)
     key, ip = _key(username), client_ip(request)
+    # Rows of pairs that stopped failing long ago and are not locked are of no use: keep the table small.
+    LoginFailure.objects.filter(last_failed_at__lt=now - window).exclude(locked_until__gt=now).delete()
     with transaction.atomic():
         row = LoginFailure.objects.select_for_update().filter(username=key, ip=ip).first()
         if row is None:

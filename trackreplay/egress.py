@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -167,22 +168,66 @@ def _host_header(host: str, port: int, scheme: str) -> str:
     return shown if SCHEMES[scheme] == port else f"{shown}:{port}"
 
 
-def _pool(scheme: str, address: str, port: int, host: str, policy: EgressPolicy):
+class _Deadline:
+    """Shuts the request's sockets down when the whole request has taken too long. The read timeout bounds each
+    wait for bytes; this bounds their sum, headers included, against a server that sends one byte at a time."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _pool(scheme: str, address: str, port: int, host: str, policy: EgressPolicy, deadline: _Deadline):
     timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
     if scheme == "http":
-        return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
-    context = ssl.create_default_context()
-    if not policy.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    # Connect to the checked address; SNI and the certificate's name check use the host name.
-    return urllib3.HTTPSConnectionPool(
-        address, port, timeout=timeout, retries=False, maxsize=1, ssl_context=context,
-        cert_reqs=ssl.CERT_REQUIRED if policy.verify_tls else ssl.CERT_NONE,
-        assert_hostname=host if policy.verify_tls else False, server_hostname=host)
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    else:
+        context = ssl.create_default_context()
+        if not policy.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        # Connect to the checked address; SNI and the certificate's name check use the host name.
+        pool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False, maxsize=1, ssl_context=context,
+            cert_reqs=ssl.CERT_REQUIRED if policy.verify_tls else ssl.CERT_NONE,
+            assert_hostname=host if policy.verify_tls else False, server_hostname=host)
+
+    class Watched(pool.ConnectionCls):
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
+
+    pool.ConnectionCls = Watched
+    return pool
 
 
-def _read_bounded(response, policy: EgressPolicy, started: float, url: str) -> bytes:
+def _read_bounded(response, policy: EgressPolicy, started: float) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
         raise EgressError(Reason.TOO_LARGE, f"the answer is {declared} bytes, over the limit of {policy.max_bytes} "
@@ -231,9 +276,28 @@ def _request(method, url, *, policy, headers, body, started) -> EgressResponse:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     sent = [(k, v) for k, v in headers if k.lower() != "host"]
     sent.insert(0, ("Host", _host_header(host, port, scheme)))
+    deadline = _Deadline(policy.deadline - (time.monotonic() - started))
+    out_of_time = EgressError(Reason.TIMEOUT, f"no complete answer within {policy.deadline:g} s "
+                                              f"(TRACKREPLAY_EGRESS_DEADLINE)")
+    try:
+        response = _send(method, target, body, sent, scheme, host, port, addresses, policy, started, deadline)
+    except EgressError as exc:
+        if deadline.expired and exc.reason != Reason.TOO_LARGE:
+            raise out_of_time from None
+        raise
+    finally:
+        deadline.cancel()
+    if deadline.expired:  # the shut socket looked like the end of a (cut) answer
+        raise out_of_time
+    return response
+
+
+def _send(method, target, body, sent, scheme, host, port, addresses, policy, started, deadline) -> EgressResponse:
     failures = []
     for address in addresses:  # the checked addresses only, in the resolver's order
-        pool = _pool(scheme, address, port, host, policy)
+        if deadline.expired:
+            break
+        pool = _pool(scheme, address, port, host, policy, deadline)
         try:
             raw = pool.urlopen(method, target, body=body, headers=urllib3.HTTPHeaderDict(sent), redirect=False,
                                retries=False, preload_content=False, decode_content=True, assert_same_host=False)
@@ -250,7 +314,7 @@ def _request(method, url, *, policy, headers, body, started) -> EgressResponse:
             pool.close()
             raise EgressError(Reason.CONNECTION, f"{address}: {exc}") from None
         try:
-            data = _read_bounded(raw, policy, started, url)
+            data = _read_bounded(raw, policy, started)
         except ReadTimeoutError:
             raise EgressError(Reason.TIMEOUT, f"{address} stopped sending within {policy.read_timeout:g} s") from None
         except (ProtocolError, HTTPError, OSError) as exc:
@@ -260,9 +324,9 @@ def _request(method, url, *, policy, headers, body, started) -> EgressResponse:
             pool.close()
         return EgressResponse(status=raw.status, headers=list(raw.headers.items()), body=data, address=address,
                               elapsed_ms=int((time.monotonic() - started) * 1000))
-    timed_out = all("no connection within" in f for f in failures)
+    timed_out = deadline.expired or all("no connection within" in f for f in failures)
     raise EgressError(Reason.TIMEOUT if timed_out else Reason.CONNECTION,
-                      f"could not connect to {host}: " + "; ".join(failures))
+                      f"could not connect to {host}: " + "; ".join(failures or ["out of time"]))
 
 
 def policy_from_settings(*, allow_private: bool = False, verify_tls: bool = True) -> EgressPolicy:

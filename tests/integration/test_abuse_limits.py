@@ -225,3 +225,13 @@ def test_any_sign_in_path_is_refused_during_a_lockout(staff):
     assert LoginFailure.objects.get(ip="10.2.3.4").locked_until == locked.locked_until
     assert authenticate(RequestFactory().post("/", REMOTE_ADDR="10.2.3.5"), username=staff.username,
                         password=PASSWORD) == staff
+
+
+def test_old_failures_of_other_pairs_are_cleared_away(staff):
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    LoginFailure.objects.create(username="someone", ip="10.0.0.1", failures=3, first_failed_at=long_ago,
+                                last_failed_at=long_ago)
+    _console_login(Client(), staff, "wrong")
+    assert list(LoginFailure.objects.values_list("username", flat=True)) == [staff.username]

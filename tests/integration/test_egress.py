@@ -85,6 +85,16 @@ class Internal:
                             time.sleep(0.1)
                     except OSError:
                         pass
+                elif path == "/slow-headers":  # one header byte at a time: each wait is short, the sum is not
+                    try:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                        for byte in b"X-Slow: " + b"y" * 60 + b"\r\n\r\n{}":
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except OSError:
+                        pass
+                    self.close_connection = True
                 else:
                     self._send(404, b"{}")
 
@@ -257,6 +267,15 @@ def test_a_server_that_does_not_answer_times_out(internal):
     with pytest.raises(EgressError) as slow:
         egress.request("GET", internal.url("/slow"), policy=PRIVATE_OK)
     assert slow.value.reason == Reason.TIMEOUT and time.monotonic() - started < 2.5
+
+
+def test_a_server_that_trickles_its_headers_hits_the_deadline(internal):
+    started = time.monotonic()
+    with pytest.raises(EgressError) as slow:
+        egress.request("GET", internal.url("/slow-headers"),
+                       policy=EgressPolicy(allow_private=True, connect_timeout=1, read_timeout=1, deadline=1))
+    assert slow.value.reason == Reason.TIMEOUT and "TRACKREPLAY_EGRESS_DEADLINE" in str(slow.value)
+    assert time.monotonic() - started < 2
 
 
 def test_a_server_that_trickles_its_answer_hits_the_deadline(internal):
