@@ -165,8 +165,11 @@ def check_against_capture(record: MockRecord, capture: MockRecord) -> Outcome:
 
 def run_live_check(check: LiveCheck) -> LiveCheck:
     """Perform a queued LiveCheck and store its outcome on it (the Celery task and the tests call this)."""
-    if LiveCheck.objects.filter(pk=check.pk, status=LiveCheckStatus.QUEUED).update(status=LiveCheckStatus.RUNNING) != 1:
-        return check  # already run (a redelivered message)
+    # A message delivered again after its worker died finds the check running and runs it again (an open change
+    # is never recorded twice); one delivered again after the check ended does nothing.
+    if LiveCheck.objects.filter(pk=check.pk, status__in=[LiveCheckStatus.QUEUED, LiveCheckStatus.RUNNING]).update(
+            status=LiveCheckStatus.RUNNING) != 1:
+        return check
     record = check.mock_record
     try:
         outcome = check_against_capture(record, check.capture) if check.capture_id else check_live(record)

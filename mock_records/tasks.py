@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 # Named anew (it took a mock record id before): a message queued by an older version fails as unknown
 # instead of being read as a LiveCheck id.
-@shared_task(name="mock_records.tasks.run_live_check", ignore_result=True, expires=3600)
+@shared_task(name="mock_records.tasks.run_live_check", ignore_result=True, time_limit=1800)
 def check_live_task(live_check_id: int) -> None:
     check = LiveCheck.objects.filter(pk=live_check_id).select_related("mock_record__project", "capture").first()
     if check is None:
@@ -31,7 +31,7 @@ def queue_live_check(record: MockRecord, *, capture: MockRecord | None = None, u
     return check
 
 
-@shared_task(name="mock_records.tasks.check_watched", ignore_result=True, expires=3600)
+@shared_task(name="mock_records.tasks.check_watched", ignore_result=True, time_limit=600)
 def check_watched() -> None:
     """Daily (Celery beat): queue a live check for every mock record that watches its API."""
     for record in MockRecord.objects.filter(watch_api=True):
