@@ -249,14 +249,25 @@ def _read_bounded(response, policy: EgressPolicy, started: float) -> bytes:
 def request(method: str, url: str, *, policy: EgressPolicy, headers=(), body: bytes | None = None) -> EgressResponse:
     """Make one guarded request and read its whole (bounded) answer. Raises EgressError with a reason code."""
     started = time.monotonic()
+    shown = _loggable(url)
     try:
         response = _request(method, url, policy=policy, headers=headers, body=body, started=started)
     except EgressError as exc:
-        log.info("egress %s %s: %s (%s)", method, url, exc.reason, exc)
+        log.info("egress %s %s: %s (%s)", method, shown, exc.reason, exc)
         raise
-    log.info("egress %s %s -> %s: %s, %d bytes in %d ms", method, url, response.address, response.status,
+    log.info("egress %s %s -> %s: %s, %d bytes in %d ms", method, shown, response.address, response.status,
              len(response.body), response.elapsed_ms)
     return response
+
+
+def _loggable(url: str) -> str:
+    """The URL without user info and query string, which may carry secrets (tokens, signatures)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        return f"{parts.scheme}://{netloc}{parts.path}" + ("?…" if parts.query else "")
+    except ValueError:
+        return "(unparsable URL)"
 
 
 def _request(method, url, *, policy, headers, body, started) -> EgressResponse:
