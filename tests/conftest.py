@@ -50,6 +50,14 @@ def client_a(member_a):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    # API throttle counts live in the (local-memory) cache: each test starts from zero, as ids are reused.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     # Exchange bodies written by tests go to a throwaway folder, not var/media.
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -63,6 +63,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+                "d": 86400, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF reads it: '<count>/<period>', period one of s, min, hour, day (or their long forms)."""
+    raw = os.environ.get(name)
+    value = default if raw is None or raw.strip() == "" else raw.strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in RATE_PERIODS:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate: use <count>/<period> such as 600/min, with "
+                                   f"the period one of s, min, hour, day")
+    return f"{int(count)}/{period}"
+
+
 def env_time_zone(name: str, default: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -19,6 +19,7 @@ from .env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_time_zone,
     parse_database_url,
@@ -86,6 +87,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "trackreplay.urls"
+# With DEBUG on, the technical 500 page (settings, environment, local variables) only for loopback clients.
+DEFAULT_EXCEPTION_REPORTER = "trackreplay.debug.LocalOnlyExceptionReporter"
 WSGI_APPLICATION = "trackreplay.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -116,6 +119,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in lockout (accounts/lockout.py): this many wrong passwords for one username from one address within
+# the lockout period lock that pair out for the period. Behind a reverse proxy, name the header it sets with
+# the client's address (e.g. X-Forwarded-For), or every client looks like the proxy.
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend"]
+TRACKREPLAY_LOGIN_FAILURE_LIMIT = env_int("TRACKREPLAY_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+TRACKREPLAY_LOGIN_LOCKOUT_SECONDS = env_int("TRACKREPLAY_LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1)
+TRACKREPLAY_CLIENT_IP_HEADER = env_str("TRACKREPLAY_CLIENT_IP_HEADER", "")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "console-home"
 LOGOUT_REDIRECT_URL = "login"
@@ -148,6 +158,13 @@ TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, m
 # The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording).
 TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 
+# Requests the platform makes on a user's behalf (live API checks, webhooks) go through trackreplay/egress.py:
+# these bound how long they may take and how much of an answer is read.
+TRACKREPLAY_EGRESS_CONNECT_TIMEOUT = env_int("TRACKREPLAY_EGRESS_CONNECT_TIMEOUT", 5, minimum=1, maximum=60)
+TRACKREPLAY_EGRESS_READ_TIMEOUT = env_int("TRACKREPLAY_EGRESS_READ_TIMEOUT", 10, minimum=1, maximum=300)
+TRACKREPLAY_EGRESS_DEADLINE = env_int("TRACKREPLAY_EGRESS_DEADLINE", 30, minimum=1, maximum=600)
+TRACKREPLAY_EGRESS_MAX_BYTES = env_int("TRACKREPLAY_EGRESS_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+
 # Runs on devices: an agent holds a device through a lease its heartbeats extend; a device unseen this long
 # is offline. TRACKREPLAY_QUEUE_PREFIX keeps one installation's (or one test session's) queues apart from
 # another's on a shared broker. TRACKREPLAY_AGENT_BROKER_URL is the broker address agents are told to use
@@ -172,6 +189,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "trackreplay.api_support.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["trackreplay.throttling.CallerThrottle"],
+}
+# API rate limits per caller (trackreplay/throttling.py); over the rate the API answers 429 with Retry-After.
+# Agents and run tokens get their own, higher rate: a device host uploads steps, screenshots and event batches.
+TRACKREPLAY_THROTTLE_RATES = {
+    "agent": env_rate("TRACKREPLAY_THROTTLE_AGENT", "6000/min"),
+    "user": env_rate("TRACKREPLAY_THROTTLE_USER", "1200/min"),
+    "anon": env_rate("TRACKREPLAY_THROTTLE_ANON", "120/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "trackreplay API",

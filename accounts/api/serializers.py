@@ -20,7 +20,8 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "description", "verify_upstream_tls", "forward_tracking", "mock_ignore", "created_at", "role"]
+        fields = ["id", "name", "slug", "description", "verify_upstream_tls", "forward_tracking", "allow_private_targets",
+                  "live_check_credentials", "mock_ignore", "created_at", "role"]
 
     def get_role(self, obj: Project) -> str | None:
         from ..scoping import caller_roles

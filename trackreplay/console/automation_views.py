@@ -66,10 +66,19 @@ def _issue_token(request, project, agent: Agent):
         platform_url=request.build_absolute_uri("/")[:-1]))
 
 
+def _check_live(request, project, record):
+    from mock_records.tasks import queue_live_check
+
+    check = queue_live_check(record, user=request.user)
+    messages.success(request, f"{check} queued: this page shows what it compared and what it skipped when it is done.")
+    return redirect(reverse("console-detail", args=[project.slug, "live-checks", check.pk]))
+
+
 ACTIONS = {
     ("tasks", "record"): _start(RunMode.RECORD),
     ("tasks", "replay"): _start(RunMode.REPLAY),
     ("agents", "issue-token"): _issue_token,
+    ("mock-records", "check-live"): _check_live,
 }
 
 

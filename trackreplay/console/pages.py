@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from automation.models import Agent, Device, Run, Script, Task, TaskGroup
-from mock_records.models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
+from mock_records.models import ChangeRecord, Exchange, GlobalMock, LiveCheck, MockRecord, RequiredInterface
 from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
@@ -131,6 +131,16 @@ def flow_steps(script) -> list:
     return rows
 
 
+def skipped_rows(check) -> list:
+    """A live check's skipped exchanges as table rows (the exchange links to its page)."""
+    from types import SimpleNamespace
+
+    exchanges = Exchange.objects.in_bulk([item.get("exchange") for item in check.skipped or []])
+    return [SimpleNamespace(exchange=exchanges.get(item.get("exchange")) or item.get("exchange"),
+                            request=f"{item.get('method')} {item.get('url')}", reason=item.get("reason"),
+                            detail=item.get("detail")) for item in check.skipped or []]
+
+
 def flow_step_count(script):
     rows = flow_steps(script)
     return "error" if rows and rows[0].index == "—" else len(rows)
@@ -185,8 +195,22 @@ PAGES: tuple[Page, ...] = (
                           Column("Enabled", "enabled")), page="exchanges", limit=1000),
                    Child("Changes seen on the live API", lambda o: ChangeRecord.objects.filter(exchange__mock_record=o),
                          (Column("Change", "__str__"), Column("Status", "status"), Column("Detected", "detected_at")),
-                         page="api-changes")),
-         search=("name", "description")),
+                         page="api-changes"),
+                   Child("Live checks", lambda o: o.live_checks.all(),
+                         (Column("Check", "__str__"), Column("Status", "status"), Column("Compared", "checked"),
+                          Column("Changes", "changes_found"), Column("Skipped", lambda c: len(c.skipped or [])),
+                          Column("Started", "created_at")), page="live-checks", limit=20)),
+         search=("name", "description"), actions=(("check-live", "Check the live API"),)),
+    Page("live-checks", "Live checks", LiveCheck,
+         (Column("Check", "__str__"), Column("Status", "status"), Column("Compared", "checked"),
+          Column("Changes", "changes_found"), Column("Skipped", lambda c: len(c.skipped or [])),
+          Column("Started", "created_at")),
+         detail=("mock_record", "capture", "requested_by", "status", "created_at", "finished_at", "checked",
+                 "changes_found", "error"),
+         children=(Child("Skipped or refused", lambda o: skipped_rows(o),
+                         (Column("Exchange", "exchange"), Column("Request", "request"), Column("Reason", "reason"),
+                          Column("Detail", "detail")), limit=1000),),
+         search=("mock_record__name",), in_nav=False, related=("mock_record",)),
     Page("api-changes", "API changes", ChangeRecord,
          (Column("Change", "__str__"), Column("Mock record", "exchange.mock_record"), Column("Status", "status"),
           Column("Detected", "detected_at")),
@@ -194,9 +218,9 @@ PAGES: tuple[Page, ...] = (
          search=("exchange__path",), related=("exchange__mock_record",)),
     Page("exchanges", "Exchanges", Exchange,
          (Column("Method", "method"), Column("URL", "url"), Column("Status", "status_code")),
-         detail=("mock_record", "order", "enabled", "method", "url", "request_headers", "request_body",
+         detail=("mock_record", "order", "enabled", "live_check_unsafe", "method", "url", "request_headers", "request_body",
                  "status_code", "response_headers", "response_body", "started_at", "duration_ms"),
-         search=("path", "host"), in_nav=False, related=("mock_record",), editable=("enabled",)),
+         search=("path", "host"), in_nav=False, related=("mock_record",), editable=("enabled", "live_check_unsafe")),
     Page("test-records", "Test records", TestRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Baseline", "is_baseline"),
           Column("Events", lambda o: o.events.count()), Column("Health", lambda o: Flags(o.health_flags)),

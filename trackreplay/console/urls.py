@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import automation_views, ca_views, change_views, edit_views, report_views, scenario_views, views
+from . import (automation_views, ca_views, change_views, edit_views, report_views, scenario_views, settings_views,
+               views)
 
 urlpatterns = [
     path("", views.home, name="console-home"),
     path("projects/new/", views.create_project, name="console-create-project"),
     path("switch-project/", views.switch_project, name="console-switch-project"),
     path("p/<slug:project_slug>/", views.project_overview, name="console-project"),
+    path("p/<slug:project_slug>/settings/", settings_views.project_settings, name="console-project-settings"),
     path("p/<slug:project_slug>/proxy-ca/", ca_views.ca_page, name="console-proxy-ca"),
     path("p/<slug:project_slug>/proxy-ca/<str:filename>", ca_views.ca_download, name="console-proxy-ca-file"),
     path("p/<slug:project_slug>/<slug:page_slug>/", views.object_list, name="console-list"),
