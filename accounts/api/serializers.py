@@ -58,6 +58,14 @@ class MembershipSerializer(ScopedModelSerializer):
     class Meta:
         model = Membership
         fields = ["id", "project", "user", "email", "role", "created_at"]
+        validators = []  # one membership per person: accounts.members checks it once the person is known
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - {name for name, field in self.fields.items() if not field.read_only})
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

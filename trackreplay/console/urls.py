@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import automation_views, ca_views, change_views, edit_views, report_views, scenario_views, views
+from . import automation_views, ca_views, change_views, edit_views, member_views, report_views, scenario_views, views
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -9,6 +9,9 @@ urlpatterns = [
     path("p/<slug:project_slug>/", views.project_overview, name="console-project"),
     path("p/<slug:project_slug>/proxy-ca/", ca_views.ca_page, name="console-proxy-ca"),
     path("p/<slug:project_slug>/proxy-ca/<str:filename>", ca_views.ca_download, name="console-proxy-ca-file"),
+    path("p/<slug:project_slug>/members/", member_views.members, name="console-members"),
+    path("p/<slug:project_slug>/members/add/", member_views.add_member, name="console-member-add"),
+    path("p/<slug:project_slug>/members/<int:pk>/", member_views.change_member, name="console-member-change"),
     path("p/<slug:project_slug>/<slug:page_slug>/", views.object_list, name="console-list"),
     path("p/<slug:project_slug>/<slug:page_slug>/new/", edit_views.create, name="console-create"),
     path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/edit/", edit_views.edit, name="console-edit"),
