@@ -175,21 +175,21 @@ class RunViewSet(ScopedModelViewSet):
         return Response(RunTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: RunTokenSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def tokens(self, request, pk=None):
         """The run's tokens (their first characters only), newest first, revoked ones included."""
         run = self.get_object()
         return Response(RunTokenSerializer(run.tokens.all(), many=True).data)
 
     @extend_schema(request=None, responses={200: RunTokenSerializer})
-    @action(detail=True, methods=["delete"], url_path=r"tokens/(?P<token_pk>\d+)")
-    def revoke_token(self, request, pk=None, token_pk=None):
+    @action(detail=True, methods=["delete"], url_path=r"tokens/(?P<token_id>\d+)", filter_backends=[])
+    def revoke_token(self, request, pk=None, token_id=None):
         """Revoke one of the run's tokens: the bridge using it is refused from its next request."""
         run = self.get_object()
         self.check_object_permissions(request, run)
-        token = run.tokens.filter(pk=token_pk).first()
+        token = run.tokens.filter(pk=token_id).first()
         if token is None:
-            raise NotFound(f"Run {run.pk} has no token {token_pk}.")
+            raise NotFound(f"Run {run.pk} has no token {token_id}.")
         token.revoke()
         return Response(RunTokenSerializer(token).data)
 
