@@ -86,6 +86,10 @@ class PersonalTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return self.queryset.filter(user=self.request.user)
 
     def perform_create(self, serializer):
+        if isinstance(self.request.auth, PersonalToken):
+            # A leaked token must not be able to mint a replacement that outlives its own revocation.
+            raise exceptions.PermissionDenied("Personal tokens are created from a signed-in console session (or "
+                                              "Swagger UI), not with another token.")
         serializer.instance = PersonalToken.issue(user=self.request.user, name=serializer.validated_data["name"])
 
     def perform_destroy(self, instance):

@@ -192,3 +192,18 @@ def test_personal_and_run_tokens_are_not_agent_tokens(agents, client_a):
     assert refused.status_code == 401
     assert bearer(run_token).get("/api/v1/runs/").status_code == 401  # nor anything in the general API
     assert Run.objects.get(pk=run.pk).logs == []
+
+
+@pytest.mark.django_db
+def test_a_personal_token_acts_as_its_user_but_cannot_mint_more_tokens(client_a, project_a):
+    from accounts.models import PersonalToken
+
+    personal = client_a.post("/api/v1/tokens/", {"name": "ci"}, format="json").json()["token"]
+    as_ci = bearer(personal)
+    assert as_ci.get("/api/v1/projects/").json()["count"] == 1
+    refused = as_ci.post("/api/v1/tokens/", {"name": "replacement"}, format="json")
+    assert refused.status_code == 403 and "signed-in console session" in refused.json()["detail"]
+    assert PersonalToken.objects.count() == 1
+    # It can still revoke itself (a CI job cleaning up).
+    assert as_ci.delete(f"/api/v1/tokens/{PersonalToken.objects.get().pk}/").status_code == 204
+    assert as_ci.get("/api/v1/projects/").status_code == 401
