@@ -404,6 +404,9 @@ class Run(ProjectScoped):
                                help_text="What started the run.")
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
+    fire_key = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True,
+                                help_text="The scheduler message that started the run: delivered twice, it starts "
+                                "no second run.")
     started_at = models.DateTimeField(null=True, blank=True, help_text="When the device began the script.")
     finished_at = models.DateTimeField(null=True, blank=True, help_text="When the run reached a final state.")
     error = models.TextField(blank=True, help_text="Why the run failed or ended in error.")

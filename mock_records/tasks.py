@@ -12,7 +12,7 @@ from .models import MockRecord
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="mock_records.tasks.check_live", ignore_result=True, expires=3600)
+@shared_task(name="mock_records.tasks.check_live", ignore_result=True, time_limit=1800)
 def check_live_task(mock_record_id: int, capture_id: int | None = None) -> None:
     record = MockRecord.objects.filter(pk=mock_record_id).select_related("project").first()
     if record is None:
@@ -27,7 +27,7 @@ def check_live_task(mock_record_id: int, capture_id: int | None = None) -> None:
     log.info("live check of mock record %s: %d changes", mock_record_id, len(found))
 
 
-@shared_task(name="mock_records.tasks.check_watched", ignore_result=True, expires=3600)
+@shared_task(name="mock_records.tasks.check_watched", ignore_result=True, time_limit=600)
 def check_watched() -> None:
     """Daily (Celery beat): queue a live check for every mock record that watches its API."""
     for record_id in MockRecord.objects.filter(watch_api=True).values_list("pk", flat=True):

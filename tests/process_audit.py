@@ -1,14 +1,25 @@
-"""Which browser and proxy processes exist now (by reading /proc): tests compare before and after, and the
-whole session checks that it leaves none behind."""
+"""Which browser, proxy, worker and platform processes exist now (by reading /proc): tests compare before and
+after, and the whole session checks that it leaves none behind."""
 
 from __future__ import annotations
 
 import os
 
 MARKERS = (b"mitmdump", b"chromium", b"chrome-headless", b"playwright/driver/node")
+# Long-running commands of our own, recognised by their arguments: Celery workers and beat, gunicorn, and the
+# trackreplay commands that stay up (up, agent, proxy).
+COMMANDS = ({b"celery", b"worker"}, {b"celery", b"beat"}, {b"gunicorn"}, {b"trackreplay", b"up"},
+            {b"trackreplay", b"agent"}, {b"trackreplay", b"proxy"})
 
 
-def browser_and_proxy_pids() -> set[int]:
+def _ours(command: bytes) -> bool:
+    if any(marker in command for marker in MARKERS):
+        return True
+    words = {arg.rsplit(b"/", 1)[-1] for arg in command.split(b"\0") if arg}
+    return any(needed <= words for needed in COMMANDS)
+
+
+def long_running_pids() -> set[int]:
     found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -20,7 +31,7 @@ def browser_and_proxy_pids() -> set[int]:
                 state = fh.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and any(marker in command for marker in MARKERS):
+        if state != b"Z" and _ours(command):
             found.add(int(entry))
     return found
 

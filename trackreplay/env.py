@@ -83,7 +83,12 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if not path:
             raise ImproperlyConfigured(f"{name}={url!r} names no SQLite file: use sqlite:///path/to/db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+        # Concurrent work on the embedded default: WAL lets readers go on while one connection writes; a
+        # writer waits up to 20 s for the lock instead of failing; transactions take the write lock when they
+        # begin (IMMEDIATE), so two that read then write cannot deadlock on upgrading their locks.
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path,
+                "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}}
     if scheme in {"postgres", "postgresql", "pgsql"}:
         db_name = unquote(parts.path.lstrip("/"))
         if not db_name:

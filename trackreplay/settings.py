@@ -196,9 +196,12 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = check_redis_url(REDIS_URL)
     CELERY_RESULT_BACKEND = REDIS_URL
-    # Longer than any run can take (automation.models.MAX_TIME_CAP plus Celery's limits): Redis hands an
-    # unacknowledged message out again after this long, and a run must not be delivered twice while it runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 4 * 3600}
+    # Redis hands a message that was taken but never acknowledged (its worker was killed or its machine lost)
+    # out again after this long. It must be longer than any task may run (a run's time cap is at most 3 h,
+    # automation.models.MAX_TIME_CAP, plus its agent's grace; tests/integration/test_at_least_once.py checks
+    # every task's time limit against it) so that a task still running is never handed out twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": env_int("TRACKREPLAY_REDIS_VISIBILITY_TIMEOUT", 4 * 3600, minimum=1)}
 else:
     _broker_dir = VAR_DIR / "celery" / "broker"
     _processed_dir = VAR_DIR / "celery" / "processed"
@@ -207,6 +210,8 @@ else:
     for _path in (_broker_dir, _processed_dir, _results_dir, _control_dir):
         _path.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with acknowledgements that survive a killed worker (device_agent/broker.py).
+    CELERY_BROKER_TRANSPORT = "device_agent.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -221,7 +226,10 @@ else:
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# At least once: a task is acknowledged when it has finished, and a task whose worker process died is
+# handed out again (every task is idempotent; see tests/integration/test_at_least_once.py).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = f"{TRACKREPLAY_QUEUE_PREFIX}default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
