@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automation', '0006_task_flow_label'),
+        ('automation', '0007_run_fire_key'),
     ]
 
     operations = [
