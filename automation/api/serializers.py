@@ -135,7 +135,22 @@ class RunTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RunTokenRequest(serializers.Serializer):
+class StrictRequest(serializers.Serializer):
+    """A request body whose unknown fields are refused with their names."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class RevokeRunTokenRequest(StrictRequest):
+    token = serializers.IntegerField(help_text="The id of the run's token to revoke (GET runs/{id}/tokens/ lists them).")
+
+
+class RunTokenRequest(StrictRequest):
     """What POST /runs/{id}/token/ takes; unknown fields are refused with their names."""
 
     name = serializers.CharField(max_length=100, required=False, allow_blank=True,
@@ -144,10 +159,3 @@ class RunTokenRequest(serializers.Serializer):
         required=False, min_value=60, max_value=RunToken.MAX_TTL_SECONDS,
         help_text="Seconds until the token expires (default TRACKREPLAY_RUN_TOKEN_TTL_SECONDS, 24 h); it stops "
                   "working anyway when the run ends.")
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)

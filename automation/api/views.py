@@ -16,6 +16,7 @@ from .serializers import (
     AgentTokenSerializer,
     DeviceSerializer,
     RunSerializer,
+    RevokeRunTokenRequest,
     RunTokenRequest,
     RunTokenSerializer,
     ScriptSerializer,
@@ -162,7 +163,7 @@ class RunViewSet(ScopedModelViewSet):
     @action(detail=True, methods=["post"])
     def token(self, request, pk=None):
         """Issue a token for the run's in-app SDK bridge to post events with (shown once). It works until the
-        run ends, it expires (expires_in, default 24 h) or it is revoked (DELETE tokens/{token_id}/)."""
+        run ends, it expires (expires_in, default 24 h) or it is revoked (POST revoke-token/)."""
         run = self.get_object()
         self.check_object_permissions(request, run)
         data = RunTokenRequest(data=request.data)
@@ -181,15 +182,17 @@ class RunViewSet(ScopedModelViewSet):
         run = self.get_object()
         return Response(RunTokenSerializer(run.tokens.all(), many=True).data)
 
-    @extend_schema(request=None, responses={200: RunTokenSerializer})
-    @action(detail=True, methods=["delete"], url_path=r"tokens/(?P<token_id>\d+)", filter_backends=[])
-    def revoke_token(self, request, pk=None, token_id=None):
-        """Revoke one of the run's tokens: the bridge using it is refused from its next request."""
+    @extend_schema(request=RevokeRunTokenRequest, responses={200: RunTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="revoke-token", filter_backends=[])
+    def revoke_token(self, request, pk=None):
+        """Revoke one of the run's tokens ({"token": id}): the bridge using it is refused from its next request."""
         run = self.get_object()
         self.check_object_permissions(request, run)
-        token = run.tokens.filter(pk=token_id).first()
+        data = RevokeRunTokenRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = run.tokens.filter(pk=data.validated_data["token"]).first()
         if token is None:
-            raise NotFound(f"Run {run.pk} has no token {token_id}.")
+            raise NotFound(f"Run {run.pk} has no token {data.validated_data['token']}.")
         token.revoke()
         return Response(RunTokenSerializer(token).data)
 

@@ -102,7 +102,7 @@ def test_a_bad_token_request_names_the_field_and_issues_nothing(client_a, run, b
 @pytest.mark.django_db
 def test_a_revoked_token_is_refused_and_listed_as_revoked(client_a, run):
     first, second = issue(client_a, run, name="ios"), issue(client_a, run, name="android")
-    response = client_a.delete(f"/api/v1/runs/{run.pk}/tokens/{first['id']}/")
+    response = client_a.post(f"/api/v1/runs/{run.pk}/revoke-token/", {"token": first["id"]}, format="json")
     assert response.status_code == 200 and response.json()["revoked_at"] is not None
     refused = post(first["token"])
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
@@ -110,14 +110,19 @@ def test_a_revoked_token_is_refused_and_listed_as_revoked(client_a, run):
     listed = {t["id"]: t for t in client_a.get(f"/api/v1/runs/{run.pk}/tokens/").json()}
     assert listed[first["id"]]["revoked_at"] and listed[second["id"]]["revoked_at"] is None
     assert "token" not in listed[first["id"]] or listed[first["id"]]["token"] is None  # never shown again
-    assert client_a.delete(f"/api/v1/runs/{run.pk}/tokens/999999/").status_code == 404
+    assert client_a.post(f"/api/v1/runs/{run.pk}/revoke-token/", {"token": 999999}, format="json").status_code == 404
+    unknown = client_a.post(f"/api/v1/runs/{run.pk}/revoke-token/", {"token": second["id"], "all": True},
+                            format="json")
+    assert unknown.status_code == 400 and "all" in unknown.json()
+    assert post(second["token"]).status_code == 200  # still works (the same batch again: a duplicate)
 
 
 @pytest.mark.django_db
 def test_tokens_of_one_run_cannot_be_revoked_through_another(client_a, project_a, run):
     other = f.RunFactory(project=project_a, status="running")
     token = issue(client_a, run)
-    assert client_a.delete(f"/api/v1/runs/{other.pk}/tokens/{token['id']}/").status_code == 404
+    assert client_a.post(f"/api/v1/runs/{other.pk}/revoke-token/", {"token": token["id"]},
+                         format="json").status_code == 404
     assert post(token["token"]).status_code == 201
 
 
@@ -127,11 +132,13 @@ def test_only_qa_and_admins_of_the_project_issue_and_revoke(client_a, run, make_
     viewer = APIClient()
     viewer.force_authenticate(make_member(project_a, Role.VIEWER))
     assert viewer.post(f"/api/v1/runs/{run.pk}/token/", {}, format="json").status_code == 403
-    assert viewer.delete(f"/api/v1/runs/{run.pk}/tokens/{token['id']}/").status_code == 403
+    assert viewer.post(f"/api/v1/runs/{run.pk}/revoke-token/", {"token": token["id"]},
+                       format="json").status_code == 403
     assert viewer.get(f"/api/v1/runs/{run.pk}/tokens/").status_code == 200
     stranger = APIClient()
     stranger.force_authenticate(member_b)
-    assert stranger.delete(f"/api/v1/runs/{run.pk}/tokens/{token['id']}/").status_code == 404
+    assert stranger.post(f"/api/v1/runs/{run.pk}/revoke-token/", {"token": token["id"]},
+                         format="json").status_code == 404
     assert stranger.get(f"/api/v1/runs/{run.pk}/tokens/").status_code == 404
     assert RunToken.objects.count() == 1 and post(token["token"]).status_code == 201
 

@@ -108,15 +108,16 @@ def test_a_heartbeat_touches_only_the_agents_own_devices_and_runs(agents, as_a):
     assert Device.objects.filter(agent=agent_b).count() == 1
 
 
-def send(client, method, url):
+def send(client, method, url, ids):
     if method == "get":
         return client.get(url)
-    return getattr(client, method)(url, {"name": "x"}, format="json")
+    body = {"token": ids["run_token"]} if url.endswith("/revoke-token/") else {"name": "x"}
+    return getattr(client, method)(url, body, format="json")
 
 
 GENERAL = [
     ("get", "runs/{run}/"), ("delete", "runs/{run}/"), ("post", "runs/{run}/cancel/"), ("post", "runs/{run}/token/"),
-    ("get", "runs/{run}/tokens/"), ("delete", "runs/{run}/tokens/{run_token}/"),
+    ("get", "runs/{run}/tokens/"), ("post", "runs/{run}/revoke-token/"),
     ("get", "devices/{device}/"), ("patch", "devices/{device}/"), ("delete", "devices/{device}/"),
     ("get", "agents/{agent}/"), ("patch", "agents/{agent}/"), ("delete", "agents/{agent}/"),
     ("get", "agent-tokens/{agent_token}/"), ("delete", "agent-tokens/{agent_token}/"),
@@ -135,7 +136,7 @@ def _urls(agent, device, run):
 def test_agent_a_gets_404_on_agent_bs_objects_in_the_general_api(agents, as_a, method, path, whose):
     agent, device, run = agents[whose]
     ids = _urls(agent, device, run)
-    response = send(as_a, method, "/api/v1/" + path.format(**ids))
+    response = send(as_a, method, "/api/v1/" + path.format(**ids), ids)
     assert response.status_code == 404, response.content
     run.refresh_from_db()
     assert run.status == "running" and Device.objects.filter(pk=device.pk, agent=agent).exists()
@@ -168,7 +169,7 @@ def test_lists_show_agent_a_none_of_agent_bs_rows(agents, as_a):
 def test_agent_a_changes_nothing_of_its_own_through_the_general_api(agents, as_a, method, path):
     agent, device, run = agents[0]
     ids = _urls(agent, device, run)
-    response = send(as_a, method, "/api/v1/" + path.format(**ids))
+    response = send(as_a, method, "/api/v1/" + path.format(**ids), ids)
     if method == "get":
         assert response.status_code == 200
     else:
