@@ -90,6 +90,8 @@ class MembershipSerializer(ScopedModelSerializer):
 
     def _run_model_clean(self, attrs) -> None:
         pass  # the member is resolved by accounts.members; the rest has no model-level rules
+
+
 class PersonalTokenSerializer(serializers.ModelSerializer):
     token = serializers.CharField(read_only=True, help_text="The token itself; shown only in the create response.")
 

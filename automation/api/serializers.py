@@ -147,7 +147,8 @@ class StrictRequest(serializers.Serializer):
 
 
 class RevokeRunTokenRequest(StrictRequest):
-    token = serializers.IntegerField(help_text="The id of the run's token to revoke (GET runs/{id}/tokens/ lists them).")
+    token = serializers.IntegerField(
+        help_text="The id of the run's token to revoke (GET runs/{id}/tokens/ lists them).")
 
 
 class RunTokenRequest(StrictRequest):
