@@ -173,6 +173,9 @@ TRACKREPLAY_LEASE_SECONDS = env_int("TRACKREPLAY_LEASE_SECONDS", 60, minimum=5)
 TRACKREPLAY_DEVICE_OFFLINE_SECONDS = env_int("TRACKREPLAY_DEVICE_OFFLINE_SECONDS", 30, minimum=5)
 TRACKREPLAY_QUEUE_PREFIX = env_str("TRACKREPLAY_QUEUE_PREFIX", "")
 TRACKREPLAY_AGENT_BROKER_URL = env_str("TRACKREPLAY_AGENT_BROKER_URL", "")
+# A run token (trr_…, for an in-app SDK bridge) expires this long after it is issued unless the request asks
+# for less; it stops working anyway when its run ends.
+TRACKREPLAY_RUN_TOKEN_TTL_SECONDS = env_int("TRACKREPLAY_RUN_TOKEN_TTL_SECONDS", 24 * 3600, minimum=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

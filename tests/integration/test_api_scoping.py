@@ -58,7 +58,9 @@ CREATE_IN = {
     "change-records": None,
     "live-checks": None,
     "anomalies": None,
-    "memberships": lambda p: {"project": p.pk, "user": f.UserFactory().username, "role": "viewer"},
+    # someone who already shares a project with the caller (the only people an admin may add by username)
+    "memberships": lambda p: {"project": p.pk, "role": "viewer", "user": f.MembershipFactory(
+        project=f.MembershipFactory(user=p.memberships.order_by("pk").first().user).project).user.username},
     "event-definitions": lambda p: {"project": p.pk, "name": "signup"},
     "property-definitions": lambda p: {"event": f.EventDefinitionFactory(project=p).pk, "name": "plan",
                                        "type": "string"},

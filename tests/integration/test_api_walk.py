@@ -80,6 +80,7 @@ DETAIL_ACTIONS = {
     ("scenarios", "infer"), ("scenario-versions", "rules"), ("mock-records", "check_live"), ("mock-records", "har"),
     ("change-records", "apply"), ("change-records", "withdraw"), ("reports", "diff"), ("anomalies", "repair"),
     ("tasks", "record"), ("tasks", "replay"), ("task-groups", "trigger"), ("runs", "cancel"), ("runs", "token"),
+    ("runs", "tokens"), ("runs", "revoke_token"),
 }
 CRUD = {"list", "create", "retrieve", "update", "partial_update", "destroy"}
 # Routes whose objects belong to the caller rather than to a project role (anyone manages their own tokens,

@@ -8,7 +8,7 @@ from mock_records.models import ChangeRecord, Exchange, GlobalMock, LiveCheck, M
 from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
-from scenarios.models import Scenario
+from scenarios.models import Scenario, ScenarioVersion
 from test_records.models import TestRecord
 from tracking_plan.models import EventDefinition, Fault
 
@@ -79,6 +79,14 @@ def revoke_button(token):
         return None
     return PostButton(reverse("console-revoke-token", args=[token.agent.project.slug, token.agent_id, token.pk]),
                       "Revoke")
+
+
+def version_state(version) -> str:
+    """Whether a scenario version is current, and whether it is history (read-only) and why."""
+    from scenarios.models import rules_frozen_reason
+
+    reason = rules_frozen_reason(version.pk)
+    return "current, editable" if reason is None else reason
 
 
 def current_run(device):
@@ -170,9 +178,22 @@ PAGES: tuple[Page, ...] = (
                           Column("Enabled", "enabled"), Column("Evidence", "evidence"))),
                    Child("Versions", lambda o: o.versions.all(),
                          (Column("Version", "number"), Column("Note", "note"), Column("Created", "created_at"),
-                          Column("Rules", lambda v: v.rules.count()))),
+                          Column("Rules", lambda v: v.rules.count())), page="scenario-versions"),
                    Child("Tasks", lambda o: o.tasks.all(), (Column("Task", "name"),), page="tasks")),
          related=("current_version",)),
+    # Every version stays viewable, rules included: reports link to the exact one they were verified against.
+    Page("scenario-versions", "Scenario versions", ScenarioVersion,
+         (Column("Version", "__str__"), Column("Note", "note"), Column("Rules", lambda v: v.rules.count()),
+          Column("Created", "created_at")),
+         detail=("scenario", "number", "note", ("State", lambda v: version_state(v)), "created_by", "created_at"),
+         children=(Child("Rules", lambda v: v.rules.all(),
+                         (Column("Event", "event"), Column("Property", "property_path"), Column("Kind", "kind"),
+                          Column("Parameters", "params"), Column("Strength", "strength"),
+                          Column("Enabled", "enabled"), Column("Evidence", "evidence")), limit=2000),
+                   Child("Reports verified against it", lambda v: v.reports.all(),
+                         (Column("Report", "__str__"), Column("Pass rate", "pass_rate"), Column("Created", "created_at")),
+                         page="reports")),
+         search=("note", "scenario__name"), in_nav=False, related=("scenario",)),
     Page("global-mocks", "Global mocks", GlobalMock,
          (Column("Name", "name"), Column("Method", "method"), Column("Host", "host"), Column("Path", "path"),
           Column("Status", "status_code"), Column("Enabled", "enabled"), Column("Order", "order")),
@@ -239,7 +260,7 @@ PAGES: tuple[Page, ...] = (
          (Column("Report", "__str__"), Column("Scenario", "scenario_version"), Column("Status", "status"),
           Column("Pass rate", "pass_rate"), Column("Strong", "strong_anomalies"), Column("Weak", "weak_anomalies"),
           Column("Created", "created_at")),
-         detail=("test_record", "scenario_version", "baseline_record", "run", "status", "pass_rate", "events_total",
+         detail=("test_record", "scenario_version", "global_version", "baseline_record", "run", "status", "pass_rate", "events_total",
                  "events_passed", "strong_anomalies", "weak_anomalies", "error", "created_at", "finished_at"),
          children=(Child("Anomalies", lambda o: o.anomalies.all(),
                          (Column("Event", "event_name"), Column("#", "event_index"), Column("Rule", "rule_kind"),
