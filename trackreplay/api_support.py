@@ -24,6 +24,11 @@ def human_caller(request):
 
 
 def exception_handler(exc, context):
+    from .upload_http import refusal_of
+
+    refusal = refusal_of(exc)
+    if refusal is not None:  # an upload over a limit: 413 or 400 naming the limit's setting
+        return Response(refusal.as_dict(), status=refusal.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(model_clean_errors(exc))
     elif isinstance(exc, IntegrityError):
