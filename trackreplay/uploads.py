@@ -108,12 +108,17 @@ def _over(what: str, size: int | str, limit: Limit) -> UploadRefused:
 
 # -- reading --------------------------------------------------------------------------------------------
 
+def check_size(size: int | None, limits: UploadLimits, *, what: str = "body") -> None:
+    """Refuse by a declared size (Content-Length, a file's size) before reading anything."""
+    if size is not None and size > limits.body.value:
+        raise _over(what, size, limits.body)
+
+
 def chunks_of(read: Callable[[int], bytes], limits: UploadLimits, *, what: str = "body",
               content_length: int | None = None) -> Iterator[bytes]:
     """The stream in slices, refused by its declared length before anything is read and by the bytes counted
     while reading (a chunked body, or a stream that holds more than it said)."""
-    if content_length is not None and content_length > limits.body.value:
-        raise _over(what, content_length, limits.body)
+    check_size(content_length, limits, what=what)
     total = 0
     while True:
         chunk = read(CHUNK)
