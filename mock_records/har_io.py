@@ -5,7 +5,7 @@ from __future__ import annotations
 from trackreplay.stored_files import atomic_files
 
 from .flows import read_flows
-from .har import ExchangeData, read_har, write_har
+from .har import ExchangeData, HarError, read_har, write_har
 from .models import Exchange, MockRecord, MockRecordSource
 from .signals import refresh_once
 
@@ -17,6 +17,8 @@ def import_har(project, data: bytes, *, name: str, description: str = "", limits
     from trackreplay.upload_http import upload_limits
 
     limits = limits or upload_limits()
+    if not data.strip():
+        raise HarError(f"{name}: the file is empty")
     is_har = data.lstrip()[:1] == b"{"
     exchanges = read_har(data, name, limits) if is_har else read_flows(data, name, limits)
     with atomic_files():

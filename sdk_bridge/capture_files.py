@@ -21,7 +21,7 @@ def read_requests(path: str | Path) -> Iterator[TrackingRequest]:
         head = path.open("rb").read(64)
     except OSError as exc:
         raise CaptureFileError(f"{path}: {exc.strerror or exc}") from None
-    if head.lstrip()[:1] == b"{":
+    if head.lstrip()[:1] == b"{" or head[:2] == b"\x1f\x8b":  # HAR, or gzipped HAR (read bounded)
         return _har(path)
     return _flows(path)
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from trackreplay.uploads import UploadLimits, UploadRefused, check_count, parse_json
 
+_BATCH_FIELDS = {"batch_id", "device_event_count", "events"}
 _FIELDS = {"event", "properties", "time", "distinct_id", "step", "sdk", "raw", "seq", "received_at"}
 
 
@@ -31,6 +32,9 @@ def parse_batch(body: bytes, limits: UploadLimits) -> Batch:
     document = parse_json(body, limits)
     if not isinstance(document, dict):
         raise _bad("body", "must be a JSON object with batch_id and events")
+    unknown = sorted(set(document) - _BATCH_FIELDS)
+    if unknown:
+        raise _bad("body", f"unknown fields {unknown}; known: {sorted(_BATCH_FIELDS)}")
     batch_id = document.get("batch_id")
     if not isinstance(batch_id, str) or not 0 < len(batch_id) <= 100:
         raise _bad("batch_id", "must be a string of 1 to 100 characters")

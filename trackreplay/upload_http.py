@@ -51,7 +51,11 @@ def read_request(request, limits: UploadLimits, *, what: str = "body") -> bytes:
     """The request's body (a Django or DRF request), read in slices and refused as soon as it passes the
     body limit (by its Content-Length before anything is read); gunzipped with a cap when compressed."""
     raw = getattr(request, "_request", request)
-    return read_stream(raw.read, limits, what=what, content_length=content_length(raw),
+    length = content_length(raw)
+    if length is None and "chunked" in raw.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django's WSGI request reads nothing without a Content-Length: an empty body is not what was sent.
+        raise UploadRefused(f"{what}: chunked bodies are not read; send a Content-Length", status=411)
+    return read_stream(raw.read, limits, what=what, content_length=length,
                        content_encoding=raw.META.get("HTTP_CONTENT_ENCODING", ""))
 
 
@@ -130,10 +134,25 @@ class BoundedUploadHandler(FileUploadHandler):
 
 
 def refusal_of(exc) -> UploadRefused | None:
+    """The refusal an exception stands for: ours, or Django's own bounds on request data (which it checks by
+    Content-Length before reading, and reports without naming the setting)."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    from .uploads import Limit
+
     if isinstance(exc, UploadRefused):
         return exc
     if isinstance(exc, UploadRefusedError):
         return exc.refusal
+    if isinstance(exc, RequestDataTooBig):
+        limit = Limit("TRACKREPLAY_API_MAX_BODY_BYTES", settings.DATA_UPLOAD_MAX_MEMORY_SIZE, 413)
+        return UploadRefused(f"request body over {limit}", limit)
+    if isinstance(exc, TooManyFieldsSent):
+        limit = Limit("DATA_UPLOAD_MAX_NUMBER_FIELDS", settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
+        return UploadRefused(f"more form fields than {limit}", limit)
+    if isinstance(exc, TooManyFilesSent):
+        limit = Limit("DATA_UPLOAD_MAX_NUMBER_FILES", settings.DATA_UPLOAD_MAX_NUMBER_FILES)
+        return UploadRefused(f"more files than {limit}", limit)
     return None
 
 

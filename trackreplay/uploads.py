@@ -88,14 +88,15 @@ def env_limits(body: str = "TRACKREPLAY_UPLOAD_MAX_BYTES") -> UploadLimits:
 class UploadRefused(ValueError):
     """An upload over a limit, or unreadable. `limit` is the bound it passed (None: malformed input)."""
 
-    def __init__(self, reason: str, limit: Limit | None = None) -> None:
+    def __init__(self, reason: str, limit: Limit | None = None, *, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.limit = limit
+        self._status = status
 
     @property
     def status(self) -> int:
-        return self.limit.status if self.limit is not None else 400
+        return self._status or (self.limit.status if self.limit is not None else 400)
 
     def as_dict(self) -> dict:
         return {"error": self.reason, "limit": self.limit.setting if self.limit else None,
