@@ -291,6 +291,22 @@ def test_the_screenshot_upload_is_bounded(ctx):
     assert nothing_stored()
 
 
+def test_a_replaced_screenshot_loses_its_old_file_only_once_the_new_one_is_committed(
+        ctx, django_capture_on_commit_callbacks):
+    url = f"/api/v1/agent/runs/{ctx.run.pk}/screenshots/1"
+    png = b"\x89PNG\r\n\x1a\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ctx.agent_client.put(url, png + b"1", content_type="image/png").status_code == 200
+    [first] = media_files()
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        assert ctx.agent_client.put(url, png + b"2", content_type="image/png").status_code == 200
+    assert first.exists() and len(media_files()) == 2  # not committed yet: the old file is still there
+    for callback in pending:
+        callback()
+    assert not first.exists() and RunScreenshot.objects.get().image.read() == png + b"2"
+    assert len(media_files()) == 1
+
+
 def test_any_json_api_body_is_bounded_and_deep_nesting_is_a_400_not_a_500(ctx):
     url = "/api/v1/global-mocks/"
     body = {"project": ctx.project.pk, "name": "n", "path": "/x", "response_body": " " * (70 * 1024)}
