@@ -352,6 +352,20 @@ def test_a_multipart_upload_over_the_limit_is_refused_before_it_is_spooled(ctx, 
     assert nothing_stored()
 
 
+def test_a_flow_file_import_is_bounded_in_size_and_flows_too(ctx):
+    from ..integration.test_har_api import flow_file
+
+    limit = django_settings.TRACKREPLAY_UPLOAD_MAX_ENTRIES
+    path = HarImport(ctx)
+    assert path.post(flow_file(2)).status_code == 201
+    MockRecord.objects.all().delete()
+    answer = refused(path.post(flow_file(limit + 1)), 400, "TRACKREPLAY_UPLOAD_MAX_ENTRIES")
+    assert "flows in upload.har" in answer["error"]
+    bomb = gzip_bomb(64 * 1024 * 1024, head=flow_file(1))
+    refused(path.post(bomb, gzipped=True), 413, "TRACKREPLAY_UPLOAD_MAX_DECOMPRESSED_BYTES")
+    assert nothing_stored()
+
+
 # -- nothing half-written, files included ----------------------------------------------------------------
 
 def big_body(n: int) -> bytes:
