@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.scoping import AgentPrincipal
 from sdk_bridge.ingest import parse_batch, store_batch, store_proxy_report
+from trackreplay.stored_files import atomic_files, save_file
 from trackreplay.upload_http import ingest_limits, read_request
 from trackreplay.uploads import make_limits, parse_json
 
@@ -241,13 +242,18 @@ class ScreenshotView(AgentView):
                             what="screenshot")
         if not body.startswith(PNG_MAGIC):
             return Response({"error": "the body is not a PNG image"}, status=status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():
+        with atomic_files():  # a rollback deletes the new file again
             old = RunScreenshot.objects.select_for_update().filter(run=run, step=step).first()
             if old is not None:
-                old.image.delete(save=False)
+                storage, old_name = old.image.storage, old.image.name
                 old.delete()
+                # Only once the replacement is committed: a rollback keeps the old row, which needs its file.
+                transaction.on_commit(lambda: storage.delete(old_name))
             shot = RunScreenshot(run=run, step=step)
-            shot.image.save(f"run-{run.pk}-step-{step:03d}.png", ContentFile(body), save=True)
+            name = shot.image.field.generate_filename(shot, f"run-{run.pk}-step-{step:03d}.png")
+            shot.image.name = save_file(shot.image.storage, name, ContentFile(body),
+                                        referenced=lambda n: RunScreenshot.objects.filter(image=n).exists())
+            shot.save()
         return Response({"step": step, "bytes": len(body)})
 
 
