@@ -4,6 +4,7 @@ naming the limit's setting)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.uploadhandler import FileUploadHandler
@@ -165,3 +166,35 @@ def bad_request(request, exception=None):
     from django.views.defaults import bad_request as default
 
     return default(request, exception)
+
+
+class BoundedJSONFormField(forms.JSONField):
+    """A console form's JSON field, parsed through the bounded reader: nesting past TRACKREPLAY_UPLOAD_MAX_DEPTH
+    is a form error naming the setting (Django's own field lets it reach Python's recursion limit)."""
+
+    def to_python(self, value):
+        if self.disabled or value in self.empty_values or not isinstance(value, str):
+            return super().to_python(value)
+        try:
+            parse_json(value.encode("utf-8", "surrogatepass"), api_limits(), what=self.label or "value")
+        except UploadRefused as exc:
+            if exc.limit is not None:
+                raise forms.ValidationError(exc.reason, code="limit") from None
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # re-shown as typed, with the error above
+            from django.forms.fields import InvalidJSONInput
+
+            return InvalidJSONInput(data)
+
+
+def bounded_formfield(model_field, **kwargs):
+    """formfield_callback for console ModelForms: JSON fields bounded, every other field as Django makes it."""
+    from django.db.models import JSONField
+
+    if isinstance(model_field, JSONField):
+        return model_field.formfield(form_class=BoundedJSONFormField, **kwargs)
+    return model_field.formfield(**kwargs)

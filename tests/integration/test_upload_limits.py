@@ -366,6 +366,51 @@ def test_a_flow_file_import_is_bounded_in_size_and_flows_too(ctx):
     assert nothing_stored()
 
 
+# -- console forms ----------------------------------------------------------------------------------------
+
+def console_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_console_json_fields_refuse_deep_nesting_with_a_form_error_not_a_500(ctx, member_a):
+    client = console_client(member_a)
+    mock = f.GlobalMockFactory(project=ctx.project)
+    form = {"name": "n", "order": 0, "method": "GET", "host": "*", "path": "/x", "status_code": 200,
+            "response_body": ""}
+    for nested in (deep(40), deep(30_000)):  # over TRACKREPLAY_UPLOAD_MAX_DEPTH=32; past Python's recursion
+        answer = client.post(f"/p/{ctx.project.slug}/global-mocks/{mock.pk}/edit/",
+                             {**form, "response_headers": nested})
+        assert answer.status_code == 200 and "TRACKREPLAY_UPLOAD_MAX_DEPTH=32" in answer.content.decode()
+    mock.refresh_from_db()
+    assert mock.path != "/x"  # not saved
+
+
+def test_a_rule_edit_with_deeply_nested_parameters_is_refused_by_name(ctx, member_a):
+    client = console_client(member_a)
+    scenario = f.ScenarioFactory(project=ctx.project)
+    rule = f.RuleFactory(version=scenario.current_version) if scenario.current_version else None
+    if rule is None:
+        pytest.skip("no scenario version to edit")
+    before = scenario.current_version_id
+    answer = client.post(f"/p/{ctx.project.slug}/scenarios/{scenario.pk}/rules/{rule.pk}/",
+                         {"params": '{"value": ' + deep(30_000) + "}", "strength": "weak", "enabled": "on"},
+                         follow=True)
+    assert answer.status_code == 200 and "TRACKREPLAY_UPLOAD_MAX_DEPTH=32" in answer.content.decode()
+    scenario.refresh_from_db()
+    assert scenario.current_version_id == before
+
+
+def test_an_exchange_whose_recorded_body_nests_past_pythons_recursion_still_shows(ctx, member_a):
+    body = ('{"a": ' + deep(30_000) + "}").encode()
+    exchange = f.ExchangeFactory(mock_record=f.MockRecordFactory(project=ctx.project))
+    exchange.response_body = body
+    exchange.save()
+    answer = console_client(member_a).get(f"/p/{ctx.project.slug}/exchanges/{exchange.pk}/")
+    assert answer.status_code == 200
+
+
 # -- nothing half-written, files included ----------------------------------------------------------------
 
 def big_body(n: int) -> bytes:
