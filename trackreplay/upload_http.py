@@ -69,12 +69,6 @@ def drain(request, limits: UploadLimits) -> None:
         pass
 
 
-def refused_response(exc: UploadRefused):
-    from rest_framework.response import Response
-
-    return Response(exc.as_dict(), status=exc.status)
-
-
 class UploadRefusedError(SuspiciousOperation):
     """An UploadRefused raised while Django itself parses a request (multipart, in middleware such as CSRF's):
     Django answers SuspiciousOperation through handler400, which answers with the refusal's own status."""

@@ -197,20 +197,6 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def read_bytes(data: bytes, limits: UploadLimits, *, what: str = "file") -> bytes:
-    """Bytes already in memory (an uploaded file, a JSON field), through the same bounds."""
-    view = memoryview(data)
-    offset = 0
-
-    def read(size: int) -> bytes:
-        nonlocal offset
-        piece = bytes(view[offset:offset + size])
-        offset += len(piece)
-        return piece
-
-    return read_stream(read, limits, what=what, content_length=len(data))
-
-
 def read_file(file, limits: UploadLimits, *, what: str | None = None) -> bytes:
     """An open binary file or a path, bounded (its size is checked before reading) and gunzipped if it is."""
     if isinstance(file, (str, os.PathLike)):

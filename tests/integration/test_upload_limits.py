@@ -88,7 +88,7 @@ def nothing_stored():
     return (not MockRecord.objects.exists() and not Exchange.objects.exists() and not Event.objects.exists()
             and not IngestBatch.objects.exists() and not EventDefinition.objects.exists()
             and not RunScreenshot.objects.exists() and not media_files()
-            and not TestRecord.objects.exclude(proxy_report={}).exists())
+            and not TestRecord.objects.exists())
 
 
 # -- the paths -------------------------------------------------------------------------------------------
