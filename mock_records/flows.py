@@ -27,7 +27,9 @@ def exchange_from_flow(flow) -> ExchangeData:
     )
 
 
-def read_flows(data: bytes, name: str = "flow file") -> list[ExchangeData]:
+def read_flows(data: bytes, name: str = "flow file", limits=None) -> list[ExchangeData]:
+    """Every HTTP flow of a mitmproxy flow file. With limits (an upload), the number of flows is bounded while
+    they are read, and nesting deeper than the reader can follow is refused rather than crashing."""
     # mitmproxy reads every flow-file version it wrote; imported here only, so the rest stays importable
     # without it.
     from mitmproxy import http
@@ -44,9 +46,22 @@ def read_flows(data: bytes, name: str = "flow file") -> list[ExchangeData]:
                 raise HarError(f"{name}: flow {index} ({flow.request.method} {flow.request.pretty_url[:120]}) "
                                "has no response")
             exchanges.append(exchange_from_flow(flow))
+            if limits is not None:
+                from trackreplay.uploads import check_count
+
+                check_count(len(exchanges), limits, f"flows in {name}")
     except FlowReadException as exc:
         raise HarError(f"{name}: flow {index + 1} is unreadable, truncated or corrupt ({exc})") from None
+    except RecursionError:
+        from trackreplay.uploads import UploadRefused
+
+        raise UploadRefused(f"{name}: flow {index + 1} nests deeper than the flow reader can follow",
+                            limits.depth if limits is not None else None) from None
     except (ValueError, TypeError, KeyError) as exc:
+        from trackreplay.uploads import UploadRefused
+
+        if isinstance(exc, UploadRefused):
+            raise
         raise HarError(f"{name}: flow {index + 1} is corrupt ({type(exc).__name__}: {exc})") from None
     if index == -1 and data.strip():
         raise HarError(f"{name}: no flows found: not a mitmproxy flow file")

@@ -18,6 +18,9 @@ import orjson
 from sdk_bridge.wire import find_header
 
 
+MAX_DURATION_MS = 2**31 - 1  # what an exchange's duration column holds
+
+
 class HarError(ValueError):
     """A HAR file that cannot be imported; the message names the entry and what is wrong."""
 
@@ -91,15 +94,29 @@ def _started(value, where) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def read_har(data: bytes, name: str = "HAR file") -> list[ExchangeData]:
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise HarError(f"{name}: not valid JSON, truncated or corrupt ({exc})") from None
+def read_har(data: bytes, name: str = "HAR file", limits=None) -> list[ExchangeData]:
+    """Every entry of a HAR file, checked. With limits (trackreplay.uploads.UploadLimits: an upload), nesting
+    and the number of entries are bounded before any entry is read (UploadRefused naming the setting)."""
+    if limits is not None:
+        from trackreplay.uploads import UploadRefused, check_count, parse_json
+
+        try:
+            document = parse_json(data, limits, what=name)
+        except UploadRefused as exc:
+            if exc.limit is not None:
+                raise
+            raise HarError(f"{name}: not valid JSON, truncated or corrupt ({exc.reason})") from None
+    else:
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise HarError(f"{name}: not valid JSON, truncated or corrupt ({exc})") from None
     log = document.get("log") if isinstance(document, dict) else None
     entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list):
         raise HarError(f"{name}: no log.entries list: not a HAR file")
+    if limits is not None:
+        check_count(len(entries), limits, f"entries in {name}")
     exchanges = []
     for index, entry in enumerate(entries):
         where = f"{name}: entry {index}"
@@ -128,6 +145,12 @@ def read_har(data: bytes, name: str = "HAR file") -> list[ExchangeData]:
                 and size != len(body) and not content.get("compression")):
             raise HarError(f"{where}: response.content.size says {size} bytes, the base64 text holds {len(body)}")
         duration = entry.get("time")
+        if isinstance(duration, (int, float)) and not duration < MAX_DURATION_MS:
+            raise HarError(f"{where}: time {duration!r} is over {MAX_DURATION_MS} ms")
+        for label, value, longest in (("request.method", method, 10), ("request.url host", parts.hostname, 255),
+                                      ("request.url path", parts.path, 2000)):
+            if len(value) > longest:
+                raise HarError(f"{where}: {label} is {len(value)} characters, over {longest}")
         exchanges.append(ExchangeData(
             method=method.upper(), scheme=parts.scheme, host=parts.hostname.lower(), port=port,
             path=parts.path or "/", query=parts.query,

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from trackreplay.stored_files import atomic_files
 
 from .flows import read_flows
-from .har import ExchangeData, read_har, write_har
+from .har import ExchangeData, HarError, read_har, write_har
 from .models import Exchange, MockRecord, MockRecordSource
 from .signals import refresh_once
 
 
-@transaction.atomic
-def import_har(project, data: bytes, *, name: str, description: str = "") -> MockRecord:
-    """A HAR file, or a mitmproxy flow file (told apart by the first byte). HarError (nothing stored) when
-    any entry is unusable."""
+def import_har(project, data: bytes, *, name: str, description: str = "", limits=None) -> MockRecord:
+    """A HAR file, or a mitmproxy flow file (told apart by the first byte). HarError or UploadRefused (nothing
+    stored, body files under MEDIA_ROOT included) when any entry is unusable or the file passes a limit
+    (`limits`: trackreplay.uploads.UploadLimits; the settings' upload limits when not given)."""
+    from trackreplay.upload_http import upload_limits
+
+    limits = limits or upload_limits()
+    if not data.strip():
+        raise HarError(f"{name}: the file is empty")
     is_har = data.lstrip()[:1] == b"{"
-    exchanges = read_har(data, name) if is_har else read_flows(data, name)
-    record = MockRecord(project=project, name=name[:200], description=description,
-                        source=MockRecordSource.HAR if is_har else MockRecordSource.FLOW)
-    with refresh_once(record):
-        record.save()
-        _add_exchanges(record, exchanges)
+    exchanges = read_har(data, name, limits) if is_har else read_flows(data, name, limits)
+    with atomic_files():
+        record = MockRecord(project=project, name=name[:200], description=description,
+                            source=MockRecordSource.HAR if is_har else MockRecordSource.FLOW)
+        with refresh_once(record):
+            record.save()
+            _add_exchanges(record, exchanges)
     return record
 
 

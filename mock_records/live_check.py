@@ -12,10 +12,10 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
 from trackreplay import egress
+from trackreplay.stored_files import atomic_files
 
 from .drift import compare, suggest
 from .matching import IgnoreRules, Matcher, Recorded, request_of
@@ -187,7 +187,7 @@ class ChangeError(ValueError):
     pass
 
 
-@transaction.atomic
+@atomic_files()  # the new response body may be a file: a rollback deletes it again
 def _decide(change: ChangeRecord, user, *, from_status: str, to_status: str, verb: str, body) -> ChangeRecord:
     """Move a change from one status to the next, rewriting its exchange's response with body(change, exchange)."""
     change = ChangeRecord.objects.select_for_update().get(pk=change.pk)

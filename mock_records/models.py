@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.db import models
 
 from accounts.models import ProjectScoped
+from trackreplay.stored_files import save_file
 
 
 class UnmatchedPolicy(models.TextChoices):
@@ -70,6 +71,10 @@ class MockRecord(ProjectScoped):
                 "insecure": not self.project.verify_upstream_tls, "forward_tracking": self.project.forward_tracking}
 
 
+def body_file_in_use(name: str) -> bool:
+    return Exchange.objects.filter(models.Q(request_body_file=name) | models.Q(response_body_file=name)).exists()
+
+
 def _body_path(instance: Exchange, filename: str) -> str:
     return f"exchange-bodies/{filename}"
 
@@ -127,7 +132,8 @@ class Exchange(models.Model):
             digest = hashlib.sha256(data).hexdigest()
             name = f"exchange-bodies/{digest[:2]}/{digest}"
             if not file_field.storage.exists(name):
-                file_field.storage.save(name, ContentFile(data))
+                # Deleted again if the transaction writing it rolls back (stored_files.atomic_files).
+                name = save_file(file_field.storage, name, ContentFile(data), referenced=body_file_in_use)
             file_field.name = name
 
     def _get_body(self, side: str) -> bytes:

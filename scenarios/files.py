@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from sdk_bridge.capture_files import CaptureFileError, har_entries
+from trackreplay.uploads import UploadRefused, check_count, env_limits, parse_json, read_file
 
 from .engine import ApiResponse
 from .rulebook import RuleError, ScenarioFile, load_scenario
@@ -24,18 +25,19 @@ def read_record(path: str | Path) -> list[dict]:
     """Canonical events, one JSON object a line: {"event": str, "properties": {...}, "time", "distinct_id",
     "step", ...}. Blank lines are skipped; anything else malformed is an InputError with its line number."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    limits = env_limits()
+    data = _read(path, limits)
     events = []
     for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"{path} line {number}: not valid JSON ({exc})") from None
+            check_count(len(events) + 1, limits, f"events in {path}")
+            event = parse_json(line, limits, what=f"{path} line {number}")
+        except UploadRefused as exc:
+            if exc.limit is not None:
+                raise InputError(exc.reason) from None
+            raise InputError(f"{path} line {number}: not valid JSON ({exc.reason})") from None
         if not isinstance(event, dict):
             raise InputError(f"{path} line {number}: expected a JSON object, got {type(event).__name__}")
         if not isinstance(event.get("event"), str) or not event["event"]:
@@ -82,13 +84,27 @@ def read_api_responses(path: str | Path) -> list[ApiResponse]:
 
 def read_scenario(path: str | Path) -> ScenarioFile:
     path = Path(path)
+    limits = env_limits()
     try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+        data = parse_json(_read(path, limits), limits, what=str(path))
+    except UploadRefused as exc:
+        raise InputError(exc.reason if exc.limit else f"{path}: not valid JSON ({exc.reason})") from None
+    rules = data.get("rules") if isinstance(data, dict) else None
+    try:
+        check_count(len(rules) if isinstance(rules, list) else 0, limits, f"rules in {path}")
+    except UploadRefused as exc:
+        raise InputError(exc.reason) from None
     try:
         return load_scenario(data, str(path))
     except RuleError as exc:
         raise InputError(str(exc)) from None
+
+
+def _read(path: Path, limits) -> bytes:
+    """A whole input file, bounded like an upload (TRACKREPLAY_UPLOAD_MAX_*; gzipped files are read too)."""
+    try:
+        return read_file(path, limits)
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    except UploadRefused as exc:
+        raise InputError(exc.reason) from None

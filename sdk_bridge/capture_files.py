@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import orjson
-
 from .wire import TrackingRequest
 
 
@@ -23,7 +21,7 @@ def read_requests(path: str | Path) -> Iterator[TrackingRequest]:
         head = path.open("rb").read(64)
     except OSError as exc:
         raise CaptureFileError(f"{path}: {exc.strerror or exc}") from None
-    if head.lstrip()[:1] == b"{":
+    if head.lstrip()[:1] == b"{" or head[:2] == b"\x1f\x8b":  # HAR, or gzipped HAR (read bounded)
         return _har(path)
     return _flows(path)
 
@@ -37,12 +35,19 @@ def _iso_ms(text) -> int | None:
 
 def har_entries(path: Path) -> list:
     """log.entries of a HAR file; CaptureFileError when the file is unreadable or not HAR."""
+    from trackreplay.uploads import UploadRefused, check_count, env_limits, parse_json, read_file
+
+    limits = env_limits()  # the same bounds as an upload (TRACKREPLAY_UPLOAD_MAX_*), from the environment
     try:
-        document = orjson.loads(path.read_bytes())
+        document = parse_json(read_file(path, limits), limits, what=str(path))
         entries = document["log"]["entries"]
+        if isinstance(entries, list):
+            check_count(len(entries), limits, f"entries in {path}")
     except OSError as exc:
         raise CaptureFileError(f"{path}: {exc.strerror or exc}") from None
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except UploadRefused as exc:
+        raise CaptureFileError(exc.reason if exc.limit else f"{path}: not a HAR file ({exc.reason})") from None
+    except (KeyError, TypeError) as exc:
         raise CaptureFileError(f"{path}: not a HAR file ({exc})") from None
     if not isinstance(entries, list):
         raise CaptureFileError(f"{path}: log.entries is not a list")
@@ -78,12 +83,17 @@ def _flows(path: Path) -> Iterator[TrackingRequest]:
     from mitmproxy.exceptions import FlowReadException
     from mitmproxy.io import FlowReader
 
+    from trackreplay.uploads import UploadRefused, check_count, check_size, env_limits
+
+    limits = env_limits()
     requests = []
     try:
         with path.open("rb") as fh:
+            check_size(path.stat().st_size, limits, what=str(path))  # before mitmproxy reads any of it
             for flow in FlowReader(fh).stream():
                 if not isinstance(flow, http.HTTPFlow):
                     continue
+                check_count(len(requests) + 1, limits, f"flows in {path}")
                 request = flow.request
                 requests.append(TrackingRequest(
                     method=request.method, url=request.pretty_url,
@@ -93,6 +103,10 @@ def _flows(path: Path) -> Iterator[TrackingRequest]:
                 ))
     except FlowReadException as exc:
         raise CaptureFileError(f"{path}: not a readable mitmproxy flow file ({exc})") from None
+    except UploadRefused as exc:
+        raise CaptureFileError(exc.reason) from None
+    except RecursionError:
+        raise CaptureFileError(f"{path}: a flow nests deeper than the flow reader can follow") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise CaptureFileError(f"{path}: corrupt flow file ({type(exc).__name__}: {exc})") from None
     return iter(requests)

@@ -15,11 +15,17 @@ from .registry import EndpointRule, decode_request, find_decoder
 def load_rules(path: str | None) -> list[EndpointRule]:
     if not path:
         return []
+    from trackreplay.uploads import UploadRefused, check_count, env_limits, parse_json, read_file
+
+    limits = env_limits()
     try:
-        with open(path, "rb") as fh:
-            data = orjson.loads(fh.read())
+        data = parse_json(read_file(path, limits), limits, what=path)
+        if isinstance(data, list):
+            check_count(len(data), limits, f"rules in {path}")
         return [EndpointRule(**rule) for rule in data]
-    except (OSError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+    except UploadRefused as exc:
+        raise CaptureFileError(exc.reason if exc.limit else f"{path}: bad endpoint rules ({exc.reason})") from None
+    except (OSError, TypeError, ValueError) as exc:
         raise CaptureFileError(f"{path}: bad endpoint rules ({exc}); expected a JSON list of "
                                '{"decoder", "host", "path", "options"}') from None
 

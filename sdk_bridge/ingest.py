@@ -5,26 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .limits import DecodeError, Limits
-from .wire import GZIP_MAGIC, check_body, gunzip, load_json
+from trackreplay.uploads import UploadLimits, UploadRefused, check_count, parse_json
 
-# Over these, the client must send less (HTTP 413); every other problem is a bad request (400).
-TOO_LARGE = {"max_body_bytes", "max_decompressed_bytes"}
+_BATCH_FIELDS = {"batch_id", "device_event_count", "events"}
 _FIELDS = {"event", "properties", "time", "distinct_id", "step", "sdk", "raw", "seq", "received_at"}
-
-
-def ingest_limits() -> Limits:
-    return Limits(
-        max_body_bytes=settings.TRACKREPLAY_INGEST_MAX_BODY_BYTES,
-        max_decompressed_bytes=settings.TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES,
-        max_depth=settings.TRACKREPLAY_INGEST_MAX_DEPTH,
-        max_events=settings.TRACKREPLAY_INGEST_MAX_EVENTS,
-    )
 
 
 @dataclass
@@ -34,17 +22,19 @@ class Batch:
     device_event_count: int | None
 
 
-def _bad(where: str, problem: str) -> DecodeError:
-    return DecodeError(f"{where}: {problem}")
+def _bad(where: str, problem: str) -> UploadRefused:
+    return UploadRefused(f"{where}: {problem}")
 
 
-def parse_batch(body: bytes, content_encoding: str, limits: Limits) -> Batch:
-    check_body(body, limits)
-    if body[:2] == GZIP_MAGIC or content_encoding.lower() == "gzip":
-        body = gunzip(body, limits)
-    document = load_json(body, limits)
+def parse_batch(body: bytes, limits: UploadLimits) -> Batch:
+    """A batch from a body already read (and gunzipped) by the bounded reader; UploadRefused names the
+    limit or the field that is wrong."""
+    document = parse_json(body, limits)
     if not isinstance(document, dict):
         raise _bad("body", "must be a JSON object with batch_id and events")
+    unknown = sorted(set(document) - _BATCH_FIELDS)
+    if unknown:
+        raise _bad("body", f"unknown fields {unknown}; known: {sorted(_BATCH_FIELDS)}")
     batch_id = document.get("batch_id")
     if not isinstance(batch_id, str) or not 0 < len(batch_id) <= 100:
         raise _bad("batch_id", "must be a string of 1 to 100 characters")
@@ -54,8 +44,7 @@ def parse_batch(body: bytes, content_encoding: str, limits: Limits) -> Batch:
     events = document.get("events")
     if not isinstance(events, list):
         raise _bad("events", "must be a list")
-    if len(events) > limits.max_events:
-        raise DecodeError(f"{len(events)} events is over max_events={limits.max_events}", limit="max_events")
+    check_count(len(events), limits, "events")
     for index, event in enumerate(events):
         where = f"events[{index}]"
         if not isinstance(event, dict):
@@ -164,17 +153,18 @@ def recording_of_run(run):
     return MockRecord.objects.filter(project_id=run.project_id, name=f"Recorded by run #{run.pk}").first()
 
 
-def store_recording(run, har: bytes):
+def store_recording(run, har: bytes, limits=None):
     """A record-mode proxy's HAR as a new mock record of the run's project, linked from the run's test
-    record. HarError (nothing stored) when the file is unusable."""
+    record. HarError or UploadRefused (nothing stored, body files included) when the file is unusable."""
     from mock_records.har_io import import_har
     from mock_records.models import MockRecord, MockRecordSource
     from test_records.models import TestRecord
+    from trackreplay.stored_files import atomic_files
 
-    with transaction.atomic():
+    with atomic_files():
         run, record = _locked_run_record(run)
         mock = import_har(run.project, har, name=f"Recorded by run #{run.pk}",
-                          description=f"Recorded by the proxy of run #{run.pk} ({run.task}).")
+                          description=f"Recorded by the proxy of run #{run.pk} ({run.task}).", limits=limits)
         MockRecord.objects.filter(pk=mock.pk).update(source=MockRecordSource.RECORDED)
         TestRecord.objects.filter(pk=record.pk).update(mock_record=mock)
     return mock

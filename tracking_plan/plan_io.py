@@ -41,7 +41,13 @@ def _properties(schema: dict, prefix: str = "", depth: int = 0) -> list[dict]:
 def import_plan(project, document, *, replace_properties: bool = True) -> dict:
     """Create or update the project's event definitions from a plan document. Returns a summary; raises
     PlanError (nothing written) when any part of the document is unusable."""
+    from trackreplay.upload_http import upload_limits
+    from trackreplay.uploads import check_count
+
     definitions = parse_plan(document)
+    limits = upload_limits()
+    check_count(len(definitions), limits, "plan events")  # UploadRefused (400) names the setting
+    check_count(sum(len(_properties(d.schema)) for d in definitions), limits, "plan properties")
     members = {m.user.username: m.user for m in Membership.objects.filter(project=project).select_related("user")}
     created = updated = 0
     unknown_owners = []

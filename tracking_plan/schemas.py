@@ -12,7 +12,6 @@ Everything reduces to PlanDefinition: name, owner, description and the propertie
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,14 +102,22 @@ def parse_plan(document: Any, where: str = "plan") -> list[PlanDefinition]:
 
 
 def read_plan_definitions(path: str | Path) -> list[PlanDefinition]:
+    from trackreplay.uploads import UploadRefused, check_count, env_limits, parse_json, read_file
+
     path = Path(path)
+    limits = env_limits()
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = parse_json(read_file(path, limits), limits, what=str(path))
     except OSError as exc:
         raise PlanError(f"{path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: not valid JSON ({exc})") from None
-    return parse_plan(document, str(path))
+    except UploadRefused as exc:
+        raise PlanError(exc.reason if exc.limit else f"{path}: not valid JSON ({exc.reason})") from None
+    definitions = parse_plan(document, str(path))
+    try:
+        check_count(len(definitions), limits, f"plan events in {path}")
+    except UploadRefused as exc:
+        raise PlanError(exc.reason) from None
+    return definitions
 
 
 def plan_events(definitions: list[PlanDefinition]) -> dict[str, PlanEvent]:

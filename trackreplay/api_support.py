@@ -35,6 +35,11 @@ def exception_handler(exc, context):
         kinds = sorted({f"{type(obj)._meta.verbose_name} {obj.pk}" for obj in list(exc.protected_objects)[:10]})
         return Response({"detail": f"Still in use by {', '.join(kinds)}: remove those first.",
                          "protected": kinds}, status=status.HTTP_409_CONFLICT)
+    from .upload_http import refusal_of
+
+    refusal = refusal_of(exc)
+    if refusal is not None:  # an upload over a limit: 413 or 400 naming the limit's setting
+        return Response(refusal.as_dict(), status=refusal.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(model_clean_errors(exc))
     elif isinstance(exc, IntegrityError):

@@ -14,6 +14,7 @@ from celery.schedules import crontab
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import uploads
 from .env import (
     check_redis_url,
     env_bool,
@@ -149,14 +150,43 @@ STORAGES = {
 # Exchange bodies up to this size live in the database row; larger ones go to MEDIA_ROOT files.
 TRACKREPLAY_INLINE_BODY_MAX = env_int("TRACKREPLAY_INLINE_BODY_MAX", 256 * 1024, minimum=0)
 
-# Bounds on what in-app SDK bridges may post to /api/v1/ingest/events (and on decoded tracking requests).
-TRACKREPLAY_INGEST_MAX_BODY_BYTES = env_int("TRACKREPLAY_INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
-TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES = env_int("TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES", 50 * 1024 * 1024,
-                                                    minimum=1024)
-TRACKREPLAY_INGEST_MAX_DEPTH = env_int("TRACKREPLAY_INGEST_MAX_DEPTH", 64, minimum=2, maximum=1000)
-TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, minimum=1)
-# The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording).
-TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
+# Bounds on every upload, enforced while it streams (trackreplay/uploads.py; docs/deploy.md "Upload limits").
+# Over a byte limit the answer is 413, over a depth or count limit 400, both naming the setting.
+_up = uploads.DEFAULTS
+# What in-app SDK bridges and device agents post as JSON (events, steps, logs, proxy reports).
+TRACKREPLAY_INGEST_MAX_BODY_BYTES = env_int("TRACKREPLAY_INGEST_MAX_BODY_BYTES", _up["TRACKREPLAY_INGEST_MAX_BODY_BYTES"],
+                                            minimum=1024)
+TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES = env_int("TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES",
+                                                    _up["TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES"], minimum=1024)
+TRACKREPLAY_INGEST_MAX_DEPTH = env_int("TRACKREPLAY_INGEST_MAX_DEPTH", _up["TRACKREPLAY_INGEST_MAX_DEPTH"], minimum=2,
+                                       maximum=1000)
+TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", _up["TRACKREPLAY_INGEST_MAX_EVENTS"], minimum=1)
+# Uploaded files: HAR and mitmproxy flow imports, recordings, tracking plans; as received, after gunzip,
+# JSON nesting, and entries (HAR entries, flows, plan events and properties, rules).
+TRACKREPLAY_UPLOAD_MAX_BYTES = env_int("TRACKREPLAY_UPLOAD_MAX_BYTES", _up["TRACKREPLAY_UPLOAD_MAX_BYTES"], minimum=1024)
+TRACKREPLAY_UPLOAD_MAX_DECOMPRESSED_BYTES = env_int("TRACKREPLAY_UPLOAD_MAX_DECOMPRESSED_BYTES",
+                                                    _up["TRACKREPLAY_UPLOAD_MAX_DECOMPRESSED_BYTES"], minimum=1024)
+TRACKREPLAY_UPLOAD_MAX_DEPTH = env_int("TRACKREPLAY_UPLOAD_MAX_DEPTH", _up["TRACKREPLAY_UPLOAD_MAX_DEPTH"], minimum=8,
+                                       maximum=1000)
+TRACKREPLAY_UPLOAD_MAX_ENTRIES = env_int("TRACKREPLAY_UPLOAD_MAX_ENTRIES", _up["TRACKREPLAY_UPLOAD_MAX_ENTRIES"],
+                                         minimum=1)
+# The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording, the agents' recording),
+# as received; after gunzip it is bounded like any uploaded file.
+TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", _up["TRACKREPLAY_RECORDING_MAX_BYTES"],
+                                          minimum=1024)
+TRACKREPLAY_SCREENSHOT_MAX_BYTES = env_int("TRACKREPLAY_SCREENSHOT_MAX_BYTES", _up["TRACKREPLAY_SCREENSHOT_MAX_BYTES"],
+                                           minimum=1024)
+# JSON bodies of the REST API and console form posts; Django's own bound on non-file request data is the same.
+TRACKREPLAY_API_MAX_BODY_BYTES = env_int("TRACKREPLAY_API_MAX_BODY_BYTES", _up["TRACKREPLAY_API_MAX_BODY_BYTES"],
+                                         minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = TRACKREPLAY_API_MAX_BODY_BYTES
+# Uploaded files over this size spool to a temporary file; their total size is bounded by the first handler.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "trackreplay.upload_http.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Requests the platform makes on a user's behalf (live API checks, webhooks) go through trackreplay/egress.py:
 # these bound how long they may take and how much of an answer is read.
@@ -187,6 +217,12 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
+    ],
+    # Bounded while read and parsed (trackreplay/upload_http.py); multipart through FILE_UPLOAD_HANDLERS.
+    "DEFAULT_PARSER_CLASSES": [
+        "trackreplay.upload_http.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "trackreplay.api_support.Pagination",
     "PAGE_SIZE": 50,

@@ -11,6 +11,10 @@ from sdk_bridge.api.views import IngestEventsView, ProxyReportView, RecordingVie
 from .api_router import router
 
 
+# A refused upload (413 or 400) names its limit even when Django met it while parsing the request itself.
+handler400 = "trackreplay.upload_http.bad_request"
+
+
 def healthz(request):
     return JsonResponse({"status": "ok"})
 

@@ -21,14 +21,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.scoping import AgentPrincipal
-from sdk_bridge.ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report
-from sdk_bridge.limits import DecodeError
-from sdk_bridge.wire import check_body, load_json, maybe_gunzip
+from sdk_bridge.ingest import parse_batch, store_batch, store_proxy_report
+from trackreplay.stored_files import atomic_files, save_file
+from trackreplay.upload_http import ingest_limits, read_request
+from trackreplay.uploads import make_limits, parse_json
 
 from ..lifecycle import RunConflict, bundle, fail_run, finish_run, heartbeat, record_steps, start_run
 from ..models import Platform, Run, RunMode, RunScreenshot
 
-MAX_SCREENSHOT_BYTES = 10 * 1024 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -147,11 +147,10 @@ class AgentView(APIView):
         return run
 
     def json_body(self, serializer_class=None):
-        """The body, bounded and parsed (gzip allowed), validated by the serializer when given."""
+        """The body, bounded while read and parsed (gzip allowed), validated by the serializer when given.
+        Refusals (UploadRefused) answer 413 or 400 naming the limit, through the API's exception handler."""
         limits = ingest_limits()
-        body = self.request._request.read(limits.max_body_bytes + 1)
-        check_body(body, limits)
-        data = load_json(maybe_gunzip(body, limits), limits)
+        data = parse_json(read_request(self.request, limits), limits)
         if serializer_class is None:
             return data
         serializer = serializer_class(data=data)
@@ -159,9 +158,6 @@ class AgentView(APIView):
         return serializer.validated_data
 
     def handle_exception(self, exc):
-        if isinstance(exc, DecodeError):
-            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.limit in TOO_LARGE else status.HTTP_400_BAD_REQUEST
-            return Response({"error": exc.reason, "limit": exc.limit}, status=code)
         if isinstance(exc, RunConflict):
             return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
         return super().handle_exception(exc)
@@ -240,19 +236,24 @@ class ScreenshotView(AgentView):
     @extend_schema(request={"image/png": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, pk: int, step: int):
         run = self.run(pk)
-        body = request._request.read(MAX_SCREENSHOT_BYTES + 1)
-        if len(body) > MAX_SCREENSHOT_BYTES:
-            return Response({"error": f"screenshot over {MAX_SCREENSHOT_BYTES} bytes", "limit": "max_body_bytes"},
-                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        size = "TRACKREPLAY_SCREENSHOT_MAX_BYTES"
+        body = read_request(request, make_limits(size, size, "TRACKREPLAY_UPLOAD_MAX_DEPTH",
+                                                 "TRACKREPLAY_UPLOAD_MAX_ENTRIES", lambda name: getattr(settings, name)),
+                            what="screenshot")
         if not body.startswith(PNG_MAGIC):
             return Response({"error": "the body is not a PNG image"}, status=status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():
+        with atomic_files():  # a rollback deletes the new file again
             old = RunScreenshot.objects.select_for_update().filter(run=run, step=step).first()
             if old is not None:
-                old.image.delete(save=False)
+                storage, old_name = old.image.storage, old.image.name
                 old.delete()
+                # Only once the replacement is committed: a rollback keeps the old row, which needs its file.
+                transaction.on_commit(lambda: storage.delete(old_name))
             shot = RunScreenshot(run=run, step=step)
-            shot.image.save(f"run-{run.pk}-step-{step:03d}.png", ContentFile(body), save=True)
+            name = shot.image.field.generate_filename(shot, f"run-{run.pk}-step-{step:03d}.png")
+            shot.image.name = save_file(shot.image.storage, name, ContentFile(body),
+                                        referenced=lambda n: RunScreenshot.objects.filter(image=n).exists())
+            shot.save()
         return Response({"step": step, "bytes": len(body)})
 
 
@@ -263,8 +264,7 @@ class EventsView(AgentView):
     def post(self, request, pk: int):
         run = self.run(pk)
         limits = ingest_limits()
-        body = request._request.read(limits.max_body_bytes + 1)
-        batch = parse_batch(body, request.headers.get("Content-Encoding", ""), limits)
+        batch = parse_batch(read_request(request, limits), limits)
         stored, created = store_batch(run, batch)
         return Response({"batch_id": stored.batch_id, "stored": stored.event_count if created else 0,
                          "duplicate": not created}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

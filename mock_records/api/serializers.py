@@ -4,6 +4,7 @@ import binascii
 from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
+from trackreplay.stored_files import atomic_files
 
 from ..models import ChangeRecord, Exchange, GlobalMock, LiveCheck, MockRecord, RequiredInterface
 
@@ -52,18 +53,21 @@ class ExchangeSerializer(ScopedModelSerializer):
     def _bodies(self, validated: dict) -> dict:
         return {key: validated.pop(key) for key in ("request_body", "response_body") if key in validated}
 
+    # Large bodies are files: written inside atomic_files, so a save that fails leaves none behind.
     def create(self, validated_data):
         bodies = self._bodies(validated_data)
-        exchange = Exchange(**validated_data)
-        for key, value in bodies.items():
-            setattr(exchange, key, value)
-        exchange.save()
+        with atomic_files():
+            exchange = Exchange(**validated_data)
+            for key, value in bodies.items():
+                setattr(exchange, key, value)
+            exchange.save()
         return exchange
 
     def update(self, instance, validated_data):
-        for key, value in self._bodies(validated_data).items():
-            setattr(instance, key, value)
-        return super().update(instance, validated_data)
+        with atomic_files():
+            for key, value in self._bodies(validated_data).items():
+                setattr(instance, key, value)
+            return super().update(instance, validated_data)
 
     def validate_method(self, value: str) -> str:
         if not value.isalpha():

@@ -11,6 +11,8 @@ from accounts.models import Project
 from accounts.scoping import caller_roles
 from trackreplay.api import ScopedModelViewSet, ScopedReadOnlyViewSet
 from trackreplay.api_support import human_caller
+from trackreplay.upload_http import upload_limits
+from trackreplay.uploads import read_file
 
 from ..har import HarError
 from ..har_io import export_har, import_har
@@ -29,7 +31,8 @@ from .serializers import (
 
 class HarImportRequest(serializers.Serializer):
     project = serializers.IntegerField(help_text="The project the new mock record belongs to.")
-    file = serializers.FileField(help_text="A HAR 1.2 file or a mitmproxy flow file.")
+    file = serializers.FileField(help_text="A HAR 1.2 file or a mitmproxy flow file, gzipped or not; bounded by "
+                                            "the TRACKREPLAY_UPLOAD_MAX_* settings (413 or 400 naming the limit).")
     name = serializers.CharField(required=False, help_text="Name of the new mock record (default: the file name).")
 
 
@@ -62,9 +65,12 @@ class MockRecordViewSet(ScopedModelViewSet):
         if roles[project_id] not in self.write_roles:
             raise PermissionDenied("Your role in this project does not allow this change.")
         upload = data.validated_data["file"]
+        # Bounded as received (the upload handler), after gunzip, in nesting and entries; a refusal
+        # (UploadRefused) answers 413 or 400 naming the limit through the API's exception handler.
+        limits = upload_limits()
         try:
-            record = import_har(Project.objects.get(pk=project_id), upload.read(),
-                                name=data.validated_data.get("name") or upload.name)
+            record = import_har(Project.objects.get(pk=project_id), read_file(upload, limits, what=upload.name),
+                                name=data.validated_data.get("name") or upload.name, limits=limits)
         except HarError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from None
         return Response(MockRecordSerializer(record, context=self.get_serializer_context()).data,

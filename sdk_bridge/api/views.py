@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import authentication, exceptions, permissions, serializers, status
@@ -10,9 +9,10 @@ from rest_framework.views import APIView
 from accounts.models import Role, hash_token
 from trackreplay.api import ScopedModelSerializer, ScopedModelViewSet
 
-from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report, store_recording
-from ..limits import DecodeError, Limits
-from ..wire import GZIP_MAGIC, check_body, gunzip, load_json, maybe_gunzip
+from trackreplay.upload_http import drain, ingest_limits, read_request, upload_limits
+from trackreplay.uploads import parse_json
+
+from ..ingest import parse_batch, store_batch, store_proxy_report, store_recording
 from ..models import EndpointRule
 
 
@@ -56,8 +56,12 @@ BatchResult = inline_serializer("IngestBatchResult", {
     "first_seq": serializers.IntegerField(), "duplicate": serializers.BooleanField(),
     "test_record": serializers.IntegerField(),
 })
-ErrorDoc = inline_serializer("IngestError", {"error": serializers.CharField(),
-                                             "limit": serializers.CharField(allow_null=True)})
+ErrorDoc = inline_serializer("IngestError", {
+    "error": serializers.CharField(help_text="What is wrong, naming the field, event index or limit."),
+    "limit": serializers.CharField(allow_null=True, help_text="The setting of the limit passed, e.g. "
+                                                              "TRACKREPLAY_INGEST_MAX_EVENTS; null for bad input."),
+    "max": serializers.IntegerField(allow_null=True, help_text="That setting's value."),
+})
 
 
 class IngestEventsView(APIView):
@@ -69,14 +73,9 @@ class IngestEventsView(APIView):
     @extend_schema(request=BatchDoc, responses={201: BatchResult, 200: BatchResult,
                                                 400: OpenApiResponse(ErrorDoc), 413: OpenApiResponse(ErrorDoc)})
     def post(self, request):
+        # Refusals (UploadRefused) answer 413 or 400 through the API's exception handler.
         limits = ingest_limits()
-        # Read at most one byte past the limit, so an oversized body is refused without buffering it.
-        body = request._request.read(limits.max_body_bytes + 1)
-        try:
-            batch = parse_batch(body, request.headers.get("Content-Encoding", ""), limits)
-        except DecodeError as exc:
-            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.limit in TOO_LARGE else status.HTTP_400_BAD_REQUEST
-            return Response({"error": exc.reason, "limit": exc.limit}, status=code)
+        batch = parse_batch(read_request(request, limits), limits)
         stored, created = store_batch(request.auth.run, batch)
         return Response({"batch_id": stored.batch_id, "stored": stored.event_count if created else 0,
                          "first_seq": stored.first_seq, "duplicate": not created,
@@ -91,15 +90,11 @@ class ProxyReportView(APIView):
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [HasRunToken]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc)})
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc),
+                                                           413: OpenApiResponse(ErrorDoc)})
     def post(self, request):
         limits = ingest_limits()
-        body = request._request.read(limits.max_body_bytes + 1)
-        try:
-            check_body(body, limits)
-            flags = store_proxy_report(request.auth.run, load_json(maybe_gunzip(body, limits), limits))
-        except DecodeError as exc:
-            return Response({"error": exc.reason, "limit": None}, status=status.HTTP_400_BAD_REQUEST)
+        flags = store_proxy_report(request.auth.run, parse_json(read_request(request, limits), limits))
         return Response({"health_flags": flags})
 
 
@@ -117,39 +112,24 @@ class RecordingView(APIView):
 
 def accept_recording(request, run) -> Response:
     """The run's recording as a new mock record (201), or the one it already became (200: a retry after a
-    lost answer); 400 and 413 say what is wrong with the body and store nothing."""
+    lost answer); 400 and 413 (UploadRefused, through the API's exception handler) say what is wrong with
+    the body and store nothing, files included."""
     from mock_records.har import HarError
 
     from ..ingest import recording_of_run
 
+    limits = upload_limits(body="TRACKREPLAY_RECORDING_MAX_BYTES")
     existing = recording_of_run(run)
     if existing is not None:
-        request._request.read()  # drain: the answer is the same as the first time
+        drain(request, limits)  # the answer is the same as the first time
         return Response({"mock_record": existing.pk, "exchanges": existing.exchanges.count(), "duplicate": True})
-    body = _read_recording(request)
-    if isinstance(body, Response):
-        return body
+    body = read_request(request, limits, what="recording")
     try:
-        mock = store_recording(run, body)
+        mock = store_recording(run, body, limits)
     except HarError as exc:
-        return Response({"error": str(exc), "limit": None}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"error": str(exc), "limit": None, "max": None}, status=status.HTTP_400_BAD_REQUEST)
     return Response({"mock_record": mock.pk, "exchanges": mock.exchanges.count(), "duplicate": False},
                     status=status.HTTP_201_CREATED)
-
-
-def _read_recording(request) -> bytes | Response:
-    """A recording's body, bounded while read and gunzipped when compressed; an error Response otherwise."""
-    limit = settings.TRACKREPLAY_RECORDING_MAX_BYTES
-    body = request._request.read(limit + 1)
-    if len(body) > limit:
-        return Response({"error": f"recording over TRACKREPLAY_RECORDING_MAX_BYTES={limit}",
-                         "limit": "max_body_bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    if body[:2] == GZIP_MAGIC:
-        try:
-            body = gunzip(body, Limits(max_body_bytes=limit, max_decompressed_bytes=limit * 4))
-        except DecodeError as exc:
-            return Response({"error": exc.reason, "limit": exc.limit}, status=status.HTTP_400_BAD_REQUEST)
-    return body
 
 
 class EndpointRuleSerializer(ScopedModelSerializer):

@@ -95,15 +95,15 @@ def test_limits_answer_413_or_400_naming_the_limit(run, run_token, settings):
     settings.TRACKREPLAY_INGEST_MAX_BODY_BYTES = 4096
     settings.TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES = 8192
     too_many = post(run_token, batch("m", ["a"] * 4))
-    assert too_many.status_code == 400 and too_many.json()["limit"] == "max_events"
+    assert too_many.status_code == 400 and too_many.json()["limit"] == "TRACKREPLAY_INGEST_MAX_EVENTS"
     too_big = post(run_token, b"{" + b" " * 5000 + b"}")
-    assert too_big.status_code == 413 and too_big.json()["limit"] == "max_body_bytes"
+    assert too_big.status_code == 413 and too_big.json()["limit"] == "TRACKREPLAY_INGEST_MAX_BODY_BYTES"
     bomb = gzip.compress(b'{"batch_id": "b", "events": []' + b" " * 100_000 + b"}")
     assert len(bomb) < 4096
     response = post(run_token, bomb, HTTP_CONTENT_ENCODING="gzip")
-    assert response.status_code == 413 and response.json()["limit"] == "max_decompressed_bytes"
+    assert response.status_code == 413 and response.json()["limit"] == "TRACKREPLAY_INGEST_MAX_DECOMPRESSED_BYTES"
     deep = post(run_token, b'{"batch_id": "d", "events": [' + b"[" * 100 + b"]" * 100 + b"]}")
-    assert deep.status_code == 400 and deep.json()["limit"] == "max_depth"
+    assert deep.status_code == 400 and deep.json()["limit"] == "TRACKREPLAY_INGEST_MAX_DEPTH"
     assert not Event.objects.exists()
 
 

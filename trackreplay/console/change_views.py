@@ -20,7 +20,7 @@ from .views import CAN_EDIT, _context, _editor_project, _member_project
 def _pretty(data: bytes) -> str:
     try:
         return json.dumps(json.loads(data), ensure_ascii=False, indent=1)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # a body may nest deeper than Python follows
         return data.decode("utf-8", "replace")
 
 

@@ -17,6 +17,8 @@ from django.views.decorators.http import require_POST
 from scenarios.learning import infer_version
 from scenarios.models import HistoryError, Rule, Scenario, Strength
 from test_records.models import TestRecord
+from trackreplay.upload_http import api_limits
+from trackreplay.uploads import UploadRefused, parse_json
 
 from .views import CAN_EDIT, _context, _editor_project, _member_project
 
@@ -51,9 +53,11 @@ def edit_rule(request, project_slug, pk, rule_pk):
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
     rule = get_object_or_404(Rule, pk=rule_pk, version=scenario.current_version_id)
     try:
-        params = json.loads(request.POST.get("params", "")) if "params" in request.POST else rule.params
-    except json.JSONDecodeError as exc:
-        messages.error(request, f"Not saved: parameters are not valid JSON ({exc}).")
+        params = (parse_json(request.POST.get("params", "").encode("utf-8", "surrogatepass"), api_limits(),
+                             what="parameters") if "params" in request.POST else rule.params)
+    except UploadRefused as exc:
+        problem = exc.reason if exc.limit else f"parameters are not valid JSON ({exc.reason})"
+        messages.error(request, f"Not saved: {problem}.")
         return _back(project, scenario)
     enabled = request.POST.get("enabled") == "on"
     strength = request.POST.get("strength", rule.strength)

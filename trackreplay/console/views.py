@@ -75,7 +75,7 @@ def _body_text(data: bytes) -> str:
         return f"({len(data)} bytes of binary data)\n" + data[:512].hex(" ")
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # a recorded body may nest deeper than Python follows
         return text
 
 
