@@ -18,6 +18,7 @@ from accounts.models import Membership, Project
 from accounts.scoping import caller_roles, project_of, project_path, scope
 
 from .api_support import model_clean_errors
+from .values import instance_problems
 
 
 class ScopedModelSerializer(serializers.ModelSerializer):
@@ -100,6 +101,11 @@ class ScopedModelSerializer(serializers.ModelSerializer):
         for name, value in attrs.items():
             if name not in many:
                 setattr(instance, name, value)
+        # Values no column can store (over max_length, NUL, lone surrogates, integers past the column's
+        # range, unstorable JSON) are named here rather than failing at save() with a 500.
+        problems = instance_problems(instance, fields={name for name in attrs if name not in many})
+        if problems:
+            raise serializers.ValidationError({name: [problem] for name, problem in problems.items()})
         try:
             instance.clean()
         except DjangoValidationError as exc:

@@ -3,9 +3,27 @@ while it builds its own generic views, which trackreplay.api itself imports."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, pagination, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class StorableJSONParser(parsers.JSONParser):
+    """DRF's JSON parser (which already refuses NaN and Infinity), then trackreplay.values' check: a body
+    holding a value no database column can store (NUL, a lone surrogate, an integer past 64 bits, nesting
+    past the ingestion depth) is refused here with its path, before any serializer echoes it back in an
+    error message that could not itself be encoded."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        from django.conf import settings
+
+        from .values import first_bad_value
+
+        data = super().parse(stream, media_type, parser_context)
+        bad = first_bad_value(data, max_depth=settings.TRACKREPLAY_INGEST_MAX_DEPTH)
+        if bad is not None:
+            raise exceptions.ParseError(f"JSON body: {bad.path or 'the body'} {bad.problem}.")
+        return data
 
 
 class Pagination(pagination.PageNumberPagination):

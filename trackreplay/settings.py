@@ -169,6 +169,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "trackreplay.api_support.Pagination",
+    # JSON bodies are checked for values no column can store (trackreplay/values.py): a 400 naming the path.
+    "DEFAULT_PARSER_CLASSES": [
+        "trackreplay.api_support.StorableJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "trackreplay.api_support.exception_handler",
