@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role, hash_token
 from trackreplay.api import ScopedModelSerializer, ScopedModelViewSet
+from trackreplay.api_support import count
 
 from ..ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report, store_recording
 from ..limits import DecodeError, Limits
@@ -45,7 +46,7 @@ class HasRunToken(permissions.BasePermission):
 
 BatchDoc = inline_serializer("IngestBatchRequest", {
     "batch_id": serializers.CharField(help_text="Client-chosen id; posting the same batch again stores nothing."),
-    "device_event_count": serializers.IntegerField(required=False, allow_null=True,
+    "device_event_count": count(required=False, allow_null=True,
                                                    help_text="Events the device has sent so far in this run."),
     "events": serializers.ListField(child=serializers.DictField(), help_text=(
         "Canonical events in client order: {event, properties, time (ms), distinct_id, step, sdk, raw}.")),
