@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from accounts.scoping import AgentPrincipal
 from trackreplay.api_support import count, ms_time, row_id
 from sdk_bridge.ingest import TOO_LARGE, ingest_limits, parse_batch, store_batch, store_proxy_report
+from sdk_bridge.api.views import BatchDoc, ProxyReportDoc
 from sdk_bridge.limits import DecodeError
 from sdk_bridge.wire import check_body, load_json, maybe_gunzip
 
@@ -260,7 +261,7 @@ class ScreenshotView(AgentView):
 class EventsView(AgentView):
     """A batch of captured events (the ingestion batch format); a batch id already stored stores nothing."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    @extend_schema(request=BatchDoc, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         run = self.run(pk)
         limits = ingest_limits()
@@ -288,7 +289,7 @@ class RecordingView(AgentView):
 class ProxyReportView(AgentView):
     """What the run's proxy served, missed and passed through; sets the record's health flags."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=ProxyReportDoc, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         run = self.run(pk)
         flags = store_proxy_report(run, self.json_body())

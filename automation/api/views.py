@@ -1,5 +1,5 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -125,6 +125,18 @@ class TaskGroupViewSet(ScopedModelViewSet):
                         status=status.HTTP_201_CREATED)
 
 
+class RunTokenRequest(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                 help_text="What the token is for, e.g. 'demo app' (default: 'sdk bridge').")
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
 class RunViewSet(ScopedModelViewSet):
     """Runs of tasks. People queue and cancel them; agents move them through their states with the agents'
     API only (agent tokens read here). A run's task, mode and device do not change once it exists."""
@@ -157,13 +169,15 @@ class RunViewSet(ScopedModelViewSet):
         run = serializer.save(triggered_by=human_caller(self.request))
         request_dispatch(run.project_id)
 
-    @extend_schema(request=None, responses={201: RunTokenSerializer})
+    @extend_schema(request=RunTokenRequest, responses={201: RunTokenSerializer})
     @action(detail=True, methods=["post"])
     def token(self, request, pk=None):
         """Issue a token for the run's in-app SDK bridge to post events with (shown once)."""
         run = self.get_object()
         self.check_object_permissions(request, run)
-        issued = RunToken.issue(run=run, name=request.data.get("name") or "sdk bridge")
+        data = RunTokenRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = RunToken.issue(run=run, name=data.validated_data.get("name") or "sdk bridge")
         return Response(RunTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
 
 

@@ -51,6 +51,24 @@ BatchDoc = inline_serializer("IngestBatchRequest", {
     "events": serializers.ListField(child=serializers.DictField(), help_text=(
         "Canonical events in client order: {event, properties, time (ms), distinct_id, step, sdk, raw}.")),
 })
+ProxyReportDoc = inline_serializer("ProxyReport", {
+    "mode": serializers.CharField(required=False, allow_blank=True, help_text="record, replay or capture."),
+    "served": serializers.IntegerField(required=False, help_text="Exchanges answered from the mock record."),
+    "global": serializers.IntegerField(required=False, help_text="Requests answered by global mocks."),
+    "misses": serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Requests nothing matched (the first 200 are kept)."),
+    "tracking_requests": serializers.IntegerField(required=False, help_text="Tracking requests seen."),
+    "events": serializers.IntegerField(required=False, help_text="Tracking events decoded from them."),
+    "decode_errors": serializers.ListField(child=serializers.CharField(), required=False,
+                                           help_text="Why tracking requests could not be decoded (first 200)."),
+    "recorded": serializers.IntegerField(required=False, help_text="Exchanges recorded (record mode)."),
+    "scope": serializers.CharField(required=False, help_text="Which requests were recorded or replayed."),
+    "passed_through": serializers.IntegerField(required=False, help_text="Requests passed to the real API."),
+    "passed_through_urls": serializers.ListField(child=serializers.CharField(), required=False,
+                                                 help_text="Their URLs (first 200)."),
+    "uplink_failures": serializers.ListField(child=serializers.JSONField(), required=False,
+                                             help_text="Forwarded tracking requests the real backend refused."),
+})
 BatchResult = inline_serializer("IngestBatchResult", {
     "batch_id": serializers.CharField(), "stored": serializers.IntegerField(),
     "first_seq": serializers.IntegerField(), "duplicate": serializers.BooleanField(),
@@ -91,7 +109,7 @@ class ProxyReportView(APIView):
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [HasRunToken]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc)})
+    @extend_schema(request=ProxyReportDoc, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc)})
     def post(self, request):
         limits = ingest_limits()
         body = request._request.read(limits.max_body_bytes + 1)

@@ -249,3 +249,40 @@ def test_the_plan_reader_refuses_unstorable_values_by_path(project_a, events, wo
         import_plan(project_a, {"events": events})
     assert words in str(caught.value)
     assert not EventDefinition.objects.exists()
+
+
+# -- the console's forms ---------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("headers,words", [
+    ('[["X-A", "a\\u0000b"]]', "NUL"),
+    ('[["X-A", NaN]]', "finite"),
+    ('[["X-A", 18446744073709551616]]', "64-bit"),
+])
+def test_console_forms_show_unstorable_json_as_a_field_error(project_a, member_a, headers, words):
+    from django.test import Client
+
+    from mock_records.models import GlobalMock
+
+    client = Client()
+    client.force_login(member_a)
+    answer = client.post(f"/p/{project_a.slug}/global-mocks/new/", {
+        "name": "n", "order": 0, "method": "GET", "host": "*", "path": "/x", "status_code": 200,
+        "response_headers": headers, "response_body": ""})
+    assert answer.status_code == 200 and words in answer.content.decode()
+    assert not GlobalMock.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_rule_editor_refuses_unstorable_parameters(project_a, member_a):
+    from django.test import Client
+
+    from scenarios.models import Rule
+
+    rule = f.RuleFactory(version=f.ScenarioFactory(project=project_a).current_version)
+    client = Client()
+    client.force_login(member_a)
+    answer = client.post(f"/p/{project_a.slug}/scenarios/{rule.version.scenario_id}/rules/{rule.pk}/",
+                         {"params": '{"value": NaN}', "strength": "strong", "enabled": "on"}, follow=True)
+    assert answer.status_code == 200 and "parameters.value: is not a finite number" in answer.content.decode()
+    assert Rule.objects.count() == 1
