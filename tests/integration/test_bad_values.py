@@ -117,7 +117,7 @@ DEEP = "[" * 70 + "1" + "]" * 70
     ('"name": "b\\udfffy"', "name", "lone surrogate"),
     ('"raw": ' + DEEP, "raw", "max_depth"),
     ('"client_time": 9223372036854775808', "client_time", ""),
-    ('"step": 2147483648', "step", "outside"),
+    ('"step": 2147483648', "step", "2147483647"),
     ('"sdk": "' + "s" * 31 + '"', "sdk", "30"),
 ])
 def test_the_api_refuses_unstorable_values_naming_the_field_and_path(client_a, project_a, fragment, field, words):
@@ -286,3 +286,25 @@ def test_the_rule_editor_refuses_unstorable_parameters(project_a, member_a):
                          {"params": '{"value": NaN}', "strength": "strong", "enabled": "on"}, follow=True)
     assert answer.status_code == 200 and "parameters.value: is not a finite number" in answer.content.decode()
     assert Rule.objects.count() == 1
+
+
+# -- ids in the actions' own requests ----------------------------------------------------------------------------
+
+HUGE = "99999999999999999999"  # past 64 bits; form-encoded, so it reaches the serializer rather than the JSON parser
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("url,data,field", [
+    ("/api/v1/scenarios/{scenario}/infer/", {"test_records": [HUGE]}, "test_records"),
+    ("/api/v1/reports/verify/", {"test_record": HUGE, "scenario": HUGE}, "test_record"),
+    ("/api/v1/mock-records/{mock}/check-live/", {"capture": HUGE}, "capture"),
+    ("/api/v1/runs/{run}/token/", {"name": "n" * 101}, "name"),
+    ("/api/v1/runs/{run}/token/", {"colour": "red"}, "colour"),
+])
+def test_action_requests_bound_their_ids_and_names(client_a, project_a, url, data, field):
+    scenario = f.ScenarioFactory(project=project_a)
+    mock = f.MockRecordFactory(project=project_a)
+    run = f.RunFactory(project=project_a)
+    response = client_a.post(url.format(scenario=scenario.pk, mock=mock.pk, run=run.pk), data, format="multipart")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
