@@ -21,6 +21,28 @@ from .api_support import model_clean_errors
 from .values import instance_problems
 
 
+def storable_errors(model, attrs) -> dict:
+    """{field: [problem]} for written values no column of the model can store (trackreplay.values)."""
+    many = {f.name for f in model._meta.many_to_many}
+    instance = model()
+    for name, value in attrs.items():
+        if name not in many:
+            setattr(instance, name, value)
+    problems = instance_problems(instance, fields={name for name in attrs if name not in many})
+    return {name: [problem] for name, problem in problems.items()}
+
+
+class StorableModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose values are checked against their columns (for the few that are not scoped)."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        errors = storable_errors(self.Meta.model, attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
 class ScopedModelSerializer(serializers.ModelSerializer):
     """ModelSerializer that keeps every write inside one project the caller may change."""
 

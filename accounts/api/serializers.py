@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from trackreplay.api import ScopedModelSerializer
+from trackreplay.api import ScopedModelSerializer, StorableModelSerializer
 
 from ..models import Membership, PersonalToken, Project
 
@@ -15,7 +15,7 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StorableModelSerializer):
     role = serializers.SerializerMethodField(help_text="The caller's role in the project.")
 
     class Meta:
@@ -48,7 +48,7 @@ class MembershipSerializer(ScopedModelSerializer):
         pass  # the user is being added to the project: they need not be a member yet
 
 
-class PersonalTokenSerializer(serializers.ModelSerializer):
+class PersonalTokenSerializer(StorableModelSerializer):
     token = serializers.CharField(read_only=True, help_text="The token itself; shown only in the create response.")
 
     class Meta:

@@ -308,3 +308,16 @@ def test_action_requests_bound_their_ids_and_names(client_a, project_a, url, dat
     response = client_a.post(url.format(scenario=scenario.pk, mock=mock.pk, run=run.pk), data, format="multipart")
     assert response.status_code == 400, response.content
     assert field in response.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ['{"json": [NaN]}', '{"json": ["\\ud800"]}', '{"json": [18446744073709551616]}'])
+def test_json_fields_sent_as_form_text_are_checked_too(client_a, project_a, value):
+    # Form and multipart bodies skip the JSON parser: DRF's JSONField reads their text with json.loads, which
+    # takes NaN and lone surrogates.
+    response = client_a.patch(f"/api/v1/projects/{project_a.pk}/", {"mock_ignore": value}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert "mock_ignore" in response.json()
+    record = f.MockRecordFactory(project=project_a)
+    response = client_a.patch(f"/api/v1/mock-records/{record.pk}/", {"ignore": value}, format="multipart")
+    assert response.status_code == 400 and "ignore" in response.json()
