@@ -117,6 +117,8 @@ DEEP = "[" * 70 + "1" + "]" * 70
     ('"name": "b\\udfffy"', "name", "lone surrogate"),
     ('"raw": ' + DEEP, "raw", "max_depth"),
     ('"client_time": 9223372036854775808', "client_time", ""),
+    ('"client_time": -5', "client_time", "outside the calendar"),
+    ('"client_time": 100000000000000000', "client_time", "outside the calendar"),
     ('"step": 2147483648', "step", "2147483647"),
     ('"sdk": "' + "s" * 31 + '"', "sdk", "30"),
 ])
