@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and projects"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401  (registers the OpenAPI description of token auth)
+        from . import lockout, schema  # noqa: F401  (lockout's signal receivers; the OpenAPI description of token auth)

@@ -34,6 +34,13 @@ class Project(models.Model):
     forward_tracking = models.BooleanField(
         default=False, help_text="The proxy also sends tracking requests on to the real analytics backend "
         "(by default it answers them itself and keeps the events).")
+    allow_private_targets = models.BooleanField(
+        default=False, help_text="Requests the platform makes for this project (live API checks, webhooks) may go to "
+        "loopback, private and link-local addresses. Off by default: a URL someone types must not reach the "
+        "platform's own network. Cloud metadata addresses stay refused.")
+    live_check_credentials = models.BooleanField(
+        default=False, help_text="Live API checks re-send the recorded credentials (Authorization, Cookie, API-key "
+        "headers). Off by default: they are left out.")
     mock_ignore = models.JSONField(
         default=dict, blank=True,
         help_text="Volatile fields every mock record of the project leaves out of matching, merged with the "
@@ -157,3 +164,21 @@ class PersonalToken(TokenBase):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
+
+
+class LoginFailure(models.Model):
+    """Failed sign-ins of one username from one address (accounts/lockout.py). Enough of them lock that pair
+    out for a while; a successful sign-in clears the row. Admins may delete a row to lift a lockout early."""
+
+    username = models.CharField(max_length=150, help_text="The username tried, lower-cased.")
+    ip = models.CharField(max_length=45, help_text="The client address the attempts came from.")
+    failures = models.PositiveIntegerField(default=0)
+    first_failed_at = models.DateTimeField(help_text="Start of the current counting window.")
+    last_failed_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["username", "ip"], name="loginfailure_unique_username_ip")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip}: {self.failures} failures"

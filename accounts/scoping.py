@@ -3,7 +3,7 @@ here, so "a member of project A gets 404 for project B's objects" holds in one p
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from .models import Membership, Project
 
@@ -54,6 +54,17 @@ def scope(queryset: QuerySet, project_ids) -> QuerySet:
         raise TypeError(f"{queryset.model.__name__} has no PROJECT_PATH and cannot be scoped")
     lookup = "id__in" if path == "id" else f"{path}__in"
     return queryset.filter(**{lookup: list(project_ids)})
+
+
+def agent_scope(queryset: QuerySet, request) -> QuerySet:
+    """For an agent token, the rows of kinds that belong to an agent (AGENT_PATH: agents, devices, runs, their
+    screenshots and tokens) that are its own or nobody's yet (a device added by hand, a run not dispatched):
+    agent A of a project neither sees nor changes agent B's. Anyone else: the queryset unchanged."""
+    user = getattr(request, "user", None)
+    path = getattr(queryset.model, "AGENT_PATH", None)
+    if path is None or not isinstance(user, AgentPrincipal):
+        return queryset
+    return queryset.filter(Q(**{path: user.agent.pk}) | Q(**{f"{path}__isnull": True}))
 
 
 def project_of(obj: Model) -> Project | None:

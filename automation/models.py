@@ -33,6 +33,8 @@ class Agent(ProjectScoped):
     version = models.CharField(max_length=40, blank=True, help_text="Agent version reported at heartbeat.")
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last heartbeat.")
 
+    AGENT_PATH = "id"  # an agent token sees only its own agent among the project's agents
+
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="agent_unique_name",
@@ -51,6 +53,7 @@ class AgentToken(TokenBase):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens", help_text="The agent the token authenticates.")
 
     PROJECT_PATH = "agent__project"
+    AGENT_PATH = "agent"
 
     class Meta:
         ordering = ["-created_at"]
@@ -60,14 +63,47 @@ class AgentToken(TokenBase):
 
 
 class RunToken(TokenBase):
-    """The token an in-app SDK bridge uses to post events into one run's test record (and nothing else)."""
+    """The token an in-app SDK bridge uses to post events into one run's test record (and nothing else). It
+    stops working when the run reaches a final state, when it expires, or when a person revokes it."""
 
     PREFIX = "trr_"
 
     run = models.ForeignKey("Run", on_delete=models.CASCADE, related_name="tokens",
                             help_text="The run whose test record receives the events.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="After this time the token is refused (set when issued: TRACKREPLAY_RUN_TOKEN_TTL_SECONDS, or "
+                  "the expires_in asked for).")
 
     PROJECT_PATH = "run__project"
+    AGENT_PATH = "run__device__agent"
+
+    MAX_TTL_SECONDS = 7 * 24 * 3600
+
+    @classmethod
+    def issue_for(cls, run: "Run", *, name: str = "", expires_in: int | None = None) -> "RunToken":
+        """A new token for the run (plaintext on .token), expiring after `expires_in` seconds or the configured
+        TRACKREPLAY_RUN_TOKEN_TTL_SECONDS. ValueError when the run has already ended."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        if run.is_final:
+            raise ValueError(f"run {run.pk} is finished ({run.status}): it takes no more events, so it gets no token")
+        seconds = expires_in if expires_in is not None else settings.TRACKREPLAY_RUN_TOKEN_TTL_SECONDS
+        return cls.issue(run=run, name=name or "sdk bridge", expires_at=timezone.now() + timedelta(seconds=seconds))
+
+    def refusal(self, now=None) -> str | None:
+        """Why the token may not be used now (revoked, expired, its run finished), or None."""
+        from django.utils import timezone
+
+        if self.revoked_at is not None:
+            return "This run token has been revoked."
+        if self.expires_at is not None and (now or timezone.now()) >= self.expires_at:
+            return f"This run token expired at {self.expires_at.isoformat(timespec='seconds')}."
+        if self.run.is_final:
+            return f"run {self.run_id} is finished ({self.run.status}): its tokens no longer work."
+        return None
 
     class Meta:
         ordering = ["-created_at"]
@@ -99,6 +135,9 @@ class Device(ProjectScoped):
     status = models.CharField(max_length=8, choices=DeviceStatus.choices, default=DeviceStatus.OFFLINE,
                               help_text="Reported by the agent: online, busy (running a task) or offline.")
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time the agent reported the device.")
+
+    # An agent token sees, among the project's rows of this kind, only those of its own agent (AGENT_PATH).
+    AGENT_PATH = "agent"
 
     class Meta:
         ordering = ["name"]
@@ -365,6 +404,9 @@ class Run(ProjectScoped):
                                help_text="What started the run.")
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
+    fire_key = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True,
+                                help_text="The scheduler message that started the run: delivered twice, it starts "
+                                "no second run.")
     started_at = models.DateTimeField(null=True, blank=True, help_text="When the device began the script.")
     finished_at = models.DateTimeField(null=True, blank=True, help_text="When the run reached a final state.")
     error = models.TextField(blank=True, help_text="Why the run failed or ended in error.")
@@ -377,6 +419,7 @@ class Run(ProjectScoped):
                             help_text="The device's log lines during the run (browser console, logcat).")
 
     FINAL = ("passed", "failed", "error", "cancelled")
+    AGENT_PATH = "device__agent"
 
     class Meta:
         ordering = ["-created_at"]
@@ -399,6 +442,7 @@ class RunScreenshot(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     PROJECT_PATH = "run__project"
+    AGENT_PATH = "run__device__agent"
 
     class Meta:
         ordering = ["run", "step"]

@@ -11,13 +11,15 @@ from .scheduling import enqueue_task_group
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="automation.tasks.run_task_group", ignore_result=True, expires=3600)
-def run_task_group(task_group_id: int) -> None:
-    runs = enqueue_task_group(task_group_id)
+@shared_task(name="automation.tasks.run_task_group", bind=True, ignore_result=True, time_limit=300)
+def run_task_group(self, task_group_id: int) -> None:
+    # The message's id keys the firing: delivered again (its worker died), it queues no second set of runs.
+    runs = enqueue_task_group(task_group_id, fire_key=self.request.id or "")
     log.info("task group %s fired: %d runs queued", task_group_id, len(runs))
 
 
-@shared_task(name="automation.tasks.housekeeping", ignore_result=True, expires=60)
+# Periodic: a tick that waited longer than the next one is dropped (expires), the next tick does its work.
+@shared_task(name="automation.tasks.housekeeping", ignore_result=True, expires=60, time_limit=120)
 def housekeeping() -> None:
     """Every 15 s on beat: runs of agents that stopped answering fail and free their devices; waiting runs
     get devices."""
@@ -29,8 +31,7 @@ def housekeeping() -> None:
                  result["reverified"], result["dispatched"])
 
 
-@shared_task(name="automation.tasks.verify_run", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
-             soft_time_limit=600, time_limit=660)
+@shared_task(name="automation.tasks.verify_run", ignore_result=True, soft_time_limit=600, time_limit=660)
 def verify_run(run_id: int) -> None:
     """A finished run's record verified into a report (at least once: verifying twice stores one report,
     the second delivery finds the run no longer verifying)."""

@@ -20,6 +20,10 @@ def make_app(broker_url: str, transport_options: dict, agent) -> Celery:
     global _agent
     _agent = agent
     app = Celery("trackreplay-agent", broker=broker_url, set_as_current=True)
+    if broker_url.startswith("filesystem://"):  # the platform's embedded broker: acknowledgements that hold
+        from .broker import TRANSPORT
+
+        app.conf.broker_transport = TRANSPORT
     app.conf.update(
         broker_transport_options=transport_options, task_serializer="json", accept_content=["json"],
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,

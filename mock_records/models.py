@@ -83,6 +83,9 @@ class Exchange(models.Model):
     order = models.PositiveIntegerField(default=0, help_text="Position in the recording (0-based).")
     enabled = models.BooleanField(default=True, help_text="Disabled exchanges are never served by replay.")
     method = models.CharField(max_length=10, help_text="HTTP method, upper case.")
+    live_check_unsafe = models.BooleanField(
+        default=False, help_text="Live API checks may re-send this request although its method is not GET or HEAD "
+        "(it may change data on the real API).")
     scheme = models.CharField(max_length=5, default="https", help_text="http or https.")
     host = models.CharField(max_length=255, help_text="Host name the app called, e.g. 'api.shop.example'.")
     port = models.PositiveIntegerField(default=443, help_text="TCP port of the host.")
@@ -252,3 +255,39 @@ class ChangeRecord(models.Model):
     def __str__(self) -> str:
         kinds = ", ".join(f"{c['kind']} {c['path']}" for c in self.changes[:3])
         return f"{self.exchange.method} {self.exchange.path}: {kinds}"
+
+
+class LiveCheckStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class LiveCheck(models.Model):
+    """One API change check of a mock record (against the live API, or a capture run's answers): how many
+    exchanges were compared, how many changes it found, and every exchange it skipped or that was refused,
+    with the reason, so nothing is dropped silently."""
+
+    mock_record = models.ForeignKey(MockRecord, on_delete=models.CASCADE, related_name="live_checks",
+                                    help_text="The mock record checked.")
+    capture = models.ForeignKey(MockRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                help_text="The capture run's record the live answers were read from, if any.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", help_text="Who asked for it (empty: the daily watch).")
+    status = models.CharField(max_length=10, choices=LiveCheckStatus.choices, default=LiveCheckStatus.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0, help_text="Exchanges whose live answer was compared.")
+    changes_found = models.PositiveIntegerField(default=0, help_text="New change records.")
+    skipped = models.JSONField(default=list, blank=True, help_text="[{exchange, method, url, reason, detail}] for "
+                               "every exchange not compared: refused address, unsafe method, too large, timeout...")
+    error = models.TextField(blank=True, help_text="Why the check itself failed, if it did.")
+
+    PROJECT_PATH = "mock_record__project"
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Live check #{self.pk} of {self.mock_record}"

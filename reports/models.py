@@ -21,6 +21,9 @@ class Report(ProjectScoped):
                                     help_text="The record that was verified.")
     scenario_version = models.ForeignKey("scenarios.ScenarioVersion", on_delete=models.PROTECT,
                                          related_name="reports", help_text="The exact rules used.")
+    global_version = models.ForeignKey(
+        "scenarios.ScenarioVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="global_reports",
+        editable=False, help_text="The version of the project's global scenario whose rules were merged in, if any.")
     baseline_record = models.ForeignKey(
         "test_records.TestRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Known-good recording the record is compared with value by value.",

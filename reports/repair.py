@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from scenarios import repair as pure
-from scenarios.models import Rule, Scenario
+from scenarios.models import HistoryError, Rule, Scenario
 from scenarios.rulebook import RuleError
 
 from .models import Anomaly, AnomalyStatus, Report, ReportStatus
@@ -31,15 +31,19 @@ def repair_anomaly(anomaly: Anomaly, action: str, *, user=None, pattern: str | N
         fixed, change = pure.repair(old_rule.to_spec(), action, anomaly.actual, pattern=pattern)
     except RuleError as exc:
         raise RepairError(str(exc)) from None
-    with transaction.atomic():
-        version = scenario.new_version(note=f"repair: {change}"[:300], created_by=user)
-        copy = version.copy_of(old_rule)
-        for name in ("kind", "params", "strength", "enabled"):
-            setattr(copy, name, getattr(fixed, name))
-        copy.evidence = {**(copy.evidence or {}), "repaired": change}
-        copy.clean()
-        copy.save()
-        Anomaly.objects.filter(pk=anomaly.pk).update(status=AnomalyStatus.REPAIRED)
+    # Always a new version: the old one is history (the anomaly's report was verified against it).
+    try:
+        with transaction.atomic():
+            version = scenario.new_version(note=f"repair: {change}"[:300], created_by=user)
+            copy = version.copy_of(old_rule)
+            for name in ("kind", "params", "strength", "enabled"):
+                setattr(copy, name, getattr(fixed, name))
+            copy.evidence = {**(copy.evidence or {}), "repaired": change}
+            copy.clean()
+            copy.save()
+            Anomaly.objects.filter(pk=anomaly.pk).update(status=AnomalyStatus.REPAIRED)
+    except HistoryError as exc:  # a newer version appeared meanwhile
+        raise RepairError(str(exc)) from None
     # Re-verify: the anomaly's record first, then every other record whose latest report used the old rules.
     old_report = anomaly.report
     target_version = version if not scenario.is_global else old_report.scenario_version

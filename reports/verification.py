@@ -21,15 +21,22 @@ from .models import Anomaly, Report, ReportStatus
 log = logging.getLogger(__name__)
 
 
-def rules_for(version: ScenarioVersion) -> list[RuleSpec]:
-    own = [rule.to_spec() for rule in version.rules.all()]
+def global_version_for(version: ScenarioVersion) -> ScenarioVersion | None:
+    """The global scenario's version merged into a verification against `version` now (its current one), or
+    None (no global scenario, or `version` is the global scenario's own)."""
     scenario = version.scenario
     if scenario.is_global:
+        return None
+    global_scenario = (Scenario.objects.filter(project_id=scenario.project_id, is_global=True)
+                       .select_related("current_version").first())
+    return global_scenario.current_version if global_scenario is not None else None
+
+
+def rules_for(version: ScenarioVersion, global_version: ScenarioVersion | None = None) -> list[RuleSpec]:
+    own = [rule.to_spec() for rule in version.rules.all()]
+    if global_version is None:
         return own
-    global_scenario = Scenario.objects.filter(project_id=scenario.project_id, is_global=True).first()
-    if global_scenario is None or global_scenario.current_version_id is None:
-        return own
-    return merge_global([rule.to_spec() for rule in global_scenario.current_version.rules.all()], own)
+    return merge_global([rule.to_spec() for rule in global_version.rules.all()], own)
 
 
 def record_events(record: TestRecord) -> list[dict]:
@@ -69,12 +76,14 @@ def verify_record(record: TestRecord, version: ScenarioVersion, *, baseline: Tes
                   run=None, supersedes: Report | None = None, note: str = "") -> Report:
     """Verify and store. A failure inside verification is stored on the report (status error), not raised,
     so a scheduled run always leaves a report behind."""
+    # The report names both versions it was verified against, so neither can be rewritten afterwards.
+    global_version = global_version_for(version)
     report = Report.objects.create(project_id=record.project_id, test_record=record, scenario_version=version,
-                                   baseline_record=baseline, run=run, status=ReportStatus.RUNNING,
-                                   supersedes=supersedes, note=note[:500])
+                                   global_version=global_version, baseline_record=baseline, run=run,
+                                   status=ReportStatus.RUNNING, supersedes=supersedes, note=note[:500])
     try:
         events = record_events(record)
-        specs = rules_for(version)
+        specs = rules_for(version, global_version)
         result = Verifier(specs, api_responses(record)).verify(events, record.steps or None)
         rows = [Anomaly(report=report, event_name=a.event, event_index=a.index,
                         rule_id=a.rule.id,  # a global rule points into the global scenario's version

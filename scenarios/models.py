@@ -9,9 +9,47 @@ from accounts.models import ProjectScoped
 from . import rulebook
 
 
+class HistoryError(Exception):
+    """A change to a scenario version that is history: not current, or verified against by a report. The API
+    answers 409 with the message, the console shows it; the model layer raises it so no path can forget."""
+
+    def __init__(self, message: str, version_id: int | None = None) -> None:
+        super().__init__(message)
+        self.version_id = version_id
+
+
+def rules_frozen_reason(version_id) -> str | None:
+    """Why the rules of this version may not change (it is not its scenario's current version, or a report was
+    verified against it), or None when they may."""
+    row = (ScenarioVersion.objects.filter(pk=version_id)
+           .values("number", "scenario_id", "scenario__name", "scenario__current_version__number",
+                   "scenario__current_version_id").first())
+    if row is None:
+        return None
+    name = f"version {row['number']} of scenario '{row['scenario__name']}'"
+    if row["scenario__current_version_id"] != version_id:
+        current = row["scenario__current_version__number"]
+        return (f"{name} is history (the current version is {current}): its rules cannot be changed or "
+                f"deleted; change the current version instead")
+    if (ScenarioVersion.objects.filter(pk=version_id).filter(
+            models.Q(reports__isnull=False) | models.Q(global_reports__isnull=False)).exists()):
+        return (f"{name} is history: reports were verified against it, so its rules cannot be changed or "
+                f"deleted; make a new version (POST /api/v1/scenario-versions/ with scenario "
+                f"{row['scenario_id']}, or edit in the scenario editor) and change that")
+    return None
+
+
+def check_rules_writable(version_ids) -> None:
+    for version_id in sorted({v for v in version_ids if v is not None}):
+        reason = rules_frozen_reason(version_id)
+        if reason:
+            raise HistoryError(reason, version_id)
+
+
 class Scenario(ProjectScoped):
-    """The rules for one test case, grouped by event. Rules live on immutable-by-convention versions so a
-    report always names the exact rules it was verified against. One scenario per project may be global:
+    """The rules for one test case, grouped by event. Rules live on versions, and a version that is no longer
+    current or that a report was verified against is never rewritten (HistoryError), so a report always names
+    the exact rules it was verified against. One scenario per project may be global:
     its rules apply to every scenario of the project unless a scenario overrides them."""
 
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="scenarios",
@@ -46,19 +84,41 @@ class Scenario(ProjectScoped):
         previous = locked.current_version
         number = (locked.versions.aggregate(m=models.Max("number"))["m"] or 0) + 1
         version = ScenarioVersion.objects.create(scenario=locked, number=number, note=note, created_by=created_by)
+        # Current first: rules may only be written into the current version (Rule's guards).
+        Scenario.objects.filter(pk=self.pk).update(current_version=version)
+        self.current_version = version
         if copy_rules and previous is not None:
             rules = list(previous.rules.all())
             for rule in rules:
                 rule.pk = None
                 rule.version = version
             Rule.objects.bulk_create(rules)
-        Scenario.objects.filter(pk=self.pk).update(current_version=version)
-        self.current_version = version
         return version
 
 
+class ScenarioVersionQuerySet(models.QuerySet):
+    """Bulk paths guarded like the instance ones: no update of a version that is not current, no deletion of
+    one a report points at."""
+
+    def update(self, **kwargs):
+        old = list(self.exclude(scenario__current_version=models.F("pk")).values_list("pk", "number")[:1])
+        if old:
+            raise HistoryError(f"version {old[0][1]} is history: it is not its scenario's current version and "
+                               f"cannot be changed", old[0][0])
+        return super().update(**kwargs)
+
+    def delete(self):
+        for version in self.filter(models.Q(reports__isnull=False) | models.Q(global_reports__isnull=False)
+                                   ).distinct()[:1]:
+            raise HistoryError(version.referenced_message(), version.pk)
+        return super().delete()
+
+
 class ScenarioVersion(models.Model):
-    """A numbered snapshot of a scenario's rules. Repairs and edits create a new version."""
+    """A numbered snapshot of a scenario's rules. Repairs and edits create a new version; one that is no longer
+    current is not edited, and one a report was verified against is not deleted."""
+
+    objects = ScenarioVersionQuerySet.as_manager()
 
     scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="versions",
                                  help_text="The scenario this is a version of.")
@@ -77,6 +137,29 @@ class ScenarioVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scenario.name} v{self.number}"
+
+    @property
+    def is_current(self) -> bool:
+        return Scenario.objects.filter(pk=self.scenario_id, current_version_id=self.pk).exists()
+
+    @property
+    def has_reports(self) -> bool:
+        return self.reports.exists() or self.global_reports.exists()
+
+    def referenced_message(self) -> str:
+        return (f"version {self.number} of scenario '{self.scenario.name}' is history: reports were verified "
+                f"against it, so it cannot be deleted")
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding and not self.is_current:
+            raise HistoryError(f"version {self.number} of scenario '{self.scenario.name}' is history (not the "
+                               f"current version): it cannot be changed", self.pk)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.has_reports:
+            raise HistoryError(self.referenced_message(), self.pk)
+        return super().delete(*args, **kwargs)
 
     def copy_of(self, rule: Rule) -> Rule:
         """This version's copy of a rule of the version it was made from (new_version copies them all)."""
@@ -110,8 +193,39 @@ class Strength(models.TextChoices):
     WEAK = "weak", "Weak"  # reported only
 
 
+class RuleQuerySet(models.QuerySet):
+    """Every bulk write checks the versions it touches (check_rules_writable), so a new code path cannot rewrite
+    history by going around Rule.save."""
+
+    def _versions(self) -> set:
+        return set(self.order_by().values_list("version_id", flat=True).distinct())
+
+    def update(self, **kwargs):
+        target = kwargs.get("version_id", getattr(kwargs.get("version"), "pk", None))
+        check_rules_writable(self._versions() | ({target} if target else set()))
+        return super().update(**kwargs)
+
+    def delete(self):
+        check_rules_writable(self._versions())
+        return super().delete()
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        check_rules_writable({obj.version_id for obj in objs})
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        stored = Rule.objects.filter(pk__in=[obj.pk for obj in objs]).values_list("version_id", flat=True)
+        check_rules_writable({obj.version_id for obj in objs} | set(stored))
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
 class Rule(models.Model):
-    """One check on an event or one of its properties, strong (counts toward the pass rate) or weak."""
+    """One check on an event or one of its properties, strong (counts toward the pass rate) or weak. Only the
+    rules of a scenario's current version that no report was verified against can change (HistoryError)."""
+
+    objects = RuleQuerySet.as_manager()
 
     version = models.ForeignKey(ScenarioVersion, on_delete=models.CASCADE, related_name="rules",
                                 help_text="The scenario version the rule belongs to.")
@@ -138,6 +252,17 @@ class Rule(models.Model):
     def __str__(self) -> str:
         target = f"{self.event}.{self.property_path}" if self.property_path else self.event
         return f"{self.kind} on {target}"
+
+    def save(self, *args, **kwargs):
+        versions = {self.version_id}
+        if self.pk is not None and not self._state.adding:
+            versions |= set(Rule.objects.filter(pk=self.pk).values_list("version_id", flat=True))  # moved from
+        check_rules_writable(versions)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        check_rules_writable({self.version_id})
+        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
         """The engine's own validation, so a rule that cannot run (say a regex RE2 rejects) is never saved."""

@@ -50,6 +50,14 @@ def client_a(member_a):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    # API throttle counts live in the (local-memory) cache: each test starts from zero, as ids are reused.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     # Exchange bodies written by tests go to a throwaway folder, not var/media.
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -92,25 +100,25 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
 
 
-# -- no test leaves a browser or a proxy running -----------------------------------------------------------
+# -- no test leaves a browser, proxy, worker or platform process running -----------------------------------------------------------
 
 def pytest_sessionstart(session):
-    from .process_audit import browser_and_proxy_pids
+    from .process_audit import long_running_pids
 
-    session.config._trackreplay_processes = browser_and_proxy_pids()
+    session.config._trackreplay_processes = long_running_pids()
 
 
 def pytest_sessionfinish(session, exitstatus):
     import time
 
-    from .process_audit import browser_and_proxy_pids, describe
+    from .process_audit import long_running_pids, describe
 
     before = getattr(session.config, "_trackreplay_processes", set())
-    left = browser_and_proxy_pids() - before
+    left = long_running_pids() - before
     for _ in range(20):  # processes being stopped right now get a moment to go
         if not left:
             return
         time.sleep(0.25)
-        left = browser_and_proxy_pids() - before
-    print(f"\nThe tests left browser or proxy processes running:\n{describe(left)}")
+        left = long_running_pids() - before
+    print(f"\nThe tests left browser, proxy, worker or platform processes running:\n{describe(left)}")
     session.exitstatus = 1

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from automation.models import Device, Run, RunMode, RunStatus
 from mock_records.drift import compare, suggest
-from mock_records.models import ChangeRecord, Exchange, MockRecord, MockRecordSource
+from mock_records.models import ChangeRecord, Exchange, LiveCheck, LiveCheckStatus, MockRecord, MockRecordSource
 from reports.verification import verify_record
 from scenarios.learning import infer_version
 from scenarios.models import Scenario
@@ -60,6 +60,9 @@ def recorded_demo(admin):
     live = {**HOME_FEED, "experiment": {"id": "feed_v2", "bucket": "B"}}
     ChangeRecord.objects.create(exchange=home, live_status=200, changes=[c.to_dict() for c in compare(HOME_FEED, live)],
                                 suggested_body=json.dumps(suggest(HOME_FEED, live)).encode())
+    LiveCheck.objects.create(mock_record=mock, status=LiveCheckStatus.DONE, checked=1, changes_found=1, skipped=[
+        {"exchange": home.pk, "method": "POST", "url": home.url, "reason": "unsafe_method",
+         "detail": "POST may change data on the real API"}])
 
     def record(name, source, run, tab_names):
         test_record = TestRecord.objects.create(project=project, name=name, source=source, mock_record=mock, run=run,

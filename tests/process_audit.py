@@ -1,14 +1,37 @@
-"""Which browser and proxy processes exist now (by reading /proc): tests compare before and after, and the
-whole session checks that it leaves none behind."""
+"""Which browser, proxy, worker and platform processes exist now (by reading /proc): tests compare before and
+after, and the whole session checks that it leaves none behind."""
 
 from __future__ import annotations
 
 import os
 
 MARKERS = (b"mitmdump", b"chromium", b"chrome-headless", b"playwright/driver/node")
+# Long-running commands of our own, recognised by their arguments: Celery workers and beat, gunicorn, and the
+# trackreplay commands that stay up (up, agent, proxy).
+COMMANDS = ({b"celery", b"worker"}, {b"celery", b"beat"}, {b"gunicorn"}, {b"trackreplay", b"up"},
+            {b"trackreplay", b"agent"}, {b"trackreplay", b"proxy"})
 
 
-def browser_and_proxy_pids() -> set[int]:
+def _ours(command: bytes) -> bool:
+    if any(marker in command for marker in MARKERS):
+        return True
+    words = {arg.rsplit(b"/", 1)[-1] for arg in command.split(b"\0") if arg}
+    return any(needed <= words for needed in COMMANDS)
+
+
+def _of_this_session(pid: str) -> bool:
+    """Started by this test session: it inherited the session's queue prefix (tests/isolation.py), which
+    tells the session's processes from a developer's platform or another session running alongside."""
+    marker = f"TRACKREPLAY_QUEUE_PREFIX={os.environ.get('TRACKREPLAY_QUEUE_PREFIX', '')}".encode()
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return any(entry.startswith(marker) for entry in fh.read().split(b"\0"))
+    except OSError:
+        return False
+
+
+def long_running_pids() -> set[int]:
+    """Browser, proxy, worker and platform processes this test session started that are still running."""
     found = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -20,7 +43,7 @@ def browser_and_proxy_pids() -> set[int]:
                 state = fh.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and any(marker in command for marker in MARKERS):
+        if state != b"Z" and _ours(command) and _of_this_session(entry):
             found.add(int(entry))
     return found
 

@@ -15,7 +15,7 @@ from django.db.models import Model
 from rest_framework import exceptions, serializers, viewsets
 
 from accounts.models import Membership, Project
-from accounts.scoping import caller_roles, project_of, project_path, scope
+from accounts.scoping import agent_scope, caller_roles, project_of, project_path, scope
 
 from .api_support import model_clean_errors
 from .values import instance_problems
@@ -61,7 +61,7 @@ class ScopedModelSerializer(serializers.ModelSerializer):
             if queryset.model is User:
                 relation.queryset = queryset.filter(memberships__project_id__in=project_ids).distinct()
             elif project_path(queryset.model):
-                relation.queryset = scope(queryset, project_ids)
+                relation.queryset = agent_scope(scope(queryset, project_ids), request)
         return fields
 
     # -- the project the written object belongs to -------------------------------------------------
@@ -141,7 +141,7 @@ class ScopedViewSetMixin:
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        return scope(queryset, caller_roles(self.request))
+        return agent_scope(scope(queryset, caller_roles(self.request)), self.request)
 
 
 class ScopedModelViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):

@@ -62,6 +62,17 @@ def human_caller(request):
 
 
 def exception_handler(exc, context):
+    from django.db.models import ProtectedError
+
+    from scenarios.models import HistoryError
+
+    if isinstance(exc, HistoryError):
+        # History is immutable (scenarios.models): a conflict with the state of the data, not a bad request.
+        return Response({"detail": str(exc), "version": exc.version_id}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ProtectedError):
+        kinds = sorted({f"{type(obj)._meta.verbose_name} {obj.pk}" for obj in list(exc.protected_objects)[:10]})
+        return Response({"detail": f"Still in use by {', '.join(kinds)}: remove those first.",
+                         "protected": kinds}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(model_clean_errors(exc))
     elif isinstance(exc, IntegrityError):

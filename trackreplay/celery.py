@@ -52,7 +52,7 @@ app.conf.task_routes = (route,)
 app.autodiscover_tasks()
 
 
-@app.task(name="trackreplay.ping")
+@app.task(name="trackreplay.ping", time_limit=60)
 def ping(payload: str = "pong") -> str:
     """Round-trip check used by health checks and tests: proves broker and worker are connected."""
     return payload

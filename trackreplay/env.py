@@ -63,6 +63,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+                "d": 86400, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF reads it: '<count>/<period>', period one of s, min, hour, day (or their long forms)."""
+    raw = os.environ.get(name)
+    value = default if raw is None or raw.strip() == "" else raw.strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in RATE_PERIODS:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate: use <count>/<period> such as 600/min, with "
+                                   f"the period one of s, min, hour, day")
+    return f"{int(count)}/{period}"
+
+
 def env_time_zone(name: str, default: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,7 +98,12 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
         if not path:
             raise ImproperlyConfigured(f"{name}={url!r} names no SQLite file: use sqlite:///path/to/db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+        # Concurrent work on the embedded default: WAL lets readers go on while one connection writes; a
+        # writer waits up to 20 s for the lock instead of failing; transactions take the write lock when they
+        # begin (IMMEDIATE), so two that read then write cannot deadlock on upgrading their locks.
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path,
+                "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}}
     if scheme in {"postgres", "postgresql", "pgsql"}:
         db_name = unquote(parts.path.lstrip("/"))
         if not db_name:

@@ -19,6 +19,7 @@ from .env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_time_zone,
     parse_database_url,
@@ -86,6 +87,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "trackreplay.urls"
+# With DEBUG on, the technical 500 page (settings, environment, local variables) only for loopback clients.
+DEFAULT_EXCEPTION_REPORTER = "trackreplay.debug.LocalOnlyExceptionReporter"
 WSGI_APPLICATION = "trackreplay.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -116,6 +119,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in lockout (accounts/lockout.py): this many wrong passwords for one username from one address within
+# the lockout period lock that pair out for the period. Behind a reverse proxy, name the header it sets with
+# the client's address (e.g. X-Forwarded-For), or every client looks like the proxy.
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend"]
+TRACKREPLAY_LOGIN_FAILURE_LIMIT = env_int("TRACKREPLAY_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+TRACKREPLAY_LOGIN_LOCKOUT_SECONDS = env_int("TRACKREPLAY_LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1)
+TRACKREPLAY_CLIENT_IP_HEADER = env_str("TRACKREPLAY_CLIENT_IP_HEADER", "")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "console-home"
 LOGOUT_REDIRECT_URL = "login"
@@ -148,6 +158,13 @@ TRACKREPLAY_INGEST_MAX_EVENTS = env_int("TRACKREPLAY_INGEST_MAX_EVENTS", 5000, m
 # The HAR a record-mode proxy uploads at the end of its run (/api/v1/ingest/recording).
 TRACKREPLAY_RECORDING_MAX_BYTES = env_int("TRACKREPLAY_RECORDING_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 
+# Requests the platform makes on a user's behalf (live API checks, webhooks) go through trackreplay/egress.py:
+# these bound how long they may take and how much of an answer is read.
+TRACKREPLAY_EGRESS_CONNECT_TIMEOUT = env_int("TRACKREPLAY_EGRESS_CONNECT_TIMEOUT", 5, minimum=1, maximum=60)
+TRACKREPLAY_EGRESS_READ_TIMEOUT = env_int("TRACKREPLAY_EGRESS_READ_TIMEOUT", 10, minimum=1, maximum=300)
+TRACKREPLAY_EGRESS_DEADLINE = env_int("TRACKREPLAY_EGRESS_DEADLINE", 30, minimum=1, maximum=600)
+TRACKREPLAY_EGRESS_MAX_BYTES = env_int("TRACKREPLAY_EGRESS_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+
 # Runs on devices: an agent holds a device through a lease its heartbeats extend; a device unseen this long
 # is offline. TRACKREPLAY_QUEUE_PREFIX keeps one installation's (or one test session's) queues apart from
 # another's on a shared broker. TRACKREPLAY_AGENT_BROKER_URL is the broker address agents are told to use
@@ -156,6 +173,9 @@ TRACKREPLAY_LEASE_SECONDS = env_int("TRACKREPLAY_LEASE_SECONDS", 60, minimum=5)
 TRACKREPLAY_DEVICE_OFFLINE_SECONDS = env_int("TRACKREPLAY_DEVICE_OFFLINE_SECONDS", 30, minimum=5)
 TRACKREPLAY_QUEUE_PREFIX = env_str("TRACKREPLAY_QUEUE_PREFIX", "")
 TRACKREPLAY_AGENT_BROKER_URL = env_str("TRACKREPLAY_AGENT_BROKER_URL", "")
+# A run token (trr_…, for an in-app SDK bridge) expires this long after it is issued unless the request asks
+# for less; it stops working anyway when its run ends.
+TRACKREPLAY_RUN_TOKEN_TTL_SECONDS = env_int("TRACKREPLAY_RUN_TOKEN_TTL_SECONDS", 24 * 3600, minimum=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -178,6 +198,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "trackreplay.api_support.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["trackreplay.throttling.CallerThrottle"],
+}
+# API rate limits per caller (trackreplay/throttling.py); over the rate the API answers 429 with Retry-After.
+# Agents and run tokens get their own, higher rate: a device host uploads steps, screenshots and event batches.
+TRACKREPLAY_THROTTLE_RATES = {
+    "agent": env_rate("TRACKREPLAY_THROTTLE_AGENT", "6000/min"),
+    "user": env_rate("TRACKREPLAY_THROTTLE_USER", "1200/min"),
+    "anon": env_rate("TRACKREPLAY_THROTTLE_ANON", "120/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "trackreplay API",
@@ -199,9 +227,12 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = check_redis_url(REDIS_URL)
     CELERY_RESULT_BACKEND = REDIS_URL
-    # Longer than any run can take (automation.models.MAX_TIME_CAP plus Celery's limits): Redis hands an
-    # unacknowledged message out again after this long, and a run must not be delivered twice while it runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 4 * 3600}
+    # Redis hands a message that was taken but never acknowledged (its worker was killed or its machine lost)
+    # out again after this long. It must be longer than any task may run (a run's time cap is at most 3 h,
+    # automation.models.MAX_TIME_CAP, plus its agent's grace; tests/integration/test_at_least_once.py checks
+    # every task's time limit against it) so that a task still running is never handed out twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": env_int("TRACKREPLAY_REDIS_VISIBILITY_TIMEOUT", 4 * 3600, minimum=1)}
 else:
     _broker_dir = VAR_DIR / "celery" / "broker"
     _processed_dir = VAR_DIR / "celery" / "processed"
@@ -210,6 +241,8 @@ else:
     for _path in (_broker_dir, _processed_dir, _results_dir, _control_dir):
         _path.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with acknowledgements that survive a killed worker (device_agent/broker.py).
+    CELERY_BROKER_TRANSPORT = "device_agent.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -224,7 +257,10 @@ else:
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# At least once: a task is acknowledged when it has finished, and a task whose worker process died is
+# handed out again (every task is idempotent; see tests/integration/test_at_least_once.py).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = f"{TRACKREPLAY_QUEUE_PREFIX}default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.lockout import AdminLoginForm, LoginForm
 from automation.api import agent as agent_api
 from sdk_bridge.api.views import IngestEventsView, ProxyReportView, RecordingView
 
@@ -13,6 +14,8 @@ from .api_router import router
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
+
+admin.site.login_form = AdminLoginForm  # the admin's sign-in says when a user is locked out, as the console's does
 
 # The device agents' API (agent tokens only); automation/api/agent.py.
 AGENT_URLS = [
@@ -29,7 +32,8 @@ AGENT_URLS = [
 ]
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("login/", auth_views.LoginView.as_view(template_name="console/login.html", authentication_form=LoginForm),
+         name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/ingest/events", IngestEventsView.as_view(), name="ingest-events"),

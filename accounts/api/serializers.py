@@ -9,10 +9,24 @@ from ..models import Membership, PersonalToken, Project
 
 
 class UserSerializer(serializers.ModelSerializer):
+    email = serializers.SerializerMethodField(
+        help_text="Shown only to admins of a project the user belongs to (and to the user); null otherwise.")
+
     class Meta:
         model = get_user_model()
         fields = ["id", "username", "display_name", "email"]
         read_only_fields = fields
+
+    def get_email(self, obj) -> str | None:
+        from ..members import email_visible_ids
+
+        request = self.context.get("request")
+        if request is None:
+            return None
+        visible = getattr(request, "_trackreplay_email_ids", None)
+        if visible is None:
+            visible = request._trackreplay_email_ids = email_visible_ids(request.user)
+        return obj.email if obj.pk in visible else None
 
 
 class ProjectSerializer(StorableModelSerializer):
@@ -20,7 +34,8 @@ class ProjectSerializer(StorableModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "description", "verify_upstream_tls", "forward_tracking", "mock_ignore", "created_at", "role"]
+        fields = ["id", "name", "slug", "description", "verify_upstream_tls", "forward_tracking", "allow_private_targets",
+                  "live_check_credentials", "mock_ignore", "created_at", "role"]
 
     def get_role(self, obj: Project) -> str | None:
         from ..scoping import caller_roles
@@ -29,23 +44,53 @@ class ProjectSerializer(StorableModelSerializer):
 
 
 class MembershipSerializer(ScopedModelSerializer):
-    user = serializers.SlugRelatedField(
-        slug_field="username", queryset=get_user_model().objects.filter(is_active=True),
-        help_text="Username of the member.",
-    )
+    """A member by username (someone who already shares a project with the caller) or, for anyone else, by
+    e-mail address (accounts/members.py says why the answer to that never tells whether the account exists)."""
+
+    user = serializers.CharField(
+        required=False, max_length=150,
+        help_text="Username of the member. On create, only people who already share a project with you; add "
+                  "anyone else by email.")
+    email = serializers.CharField(
+        write_only=True, required=False, max_length=254,
+        help_text="Create only: add the account with this exact e-mail address. The answer is 202 and the same "
+                  "whether such an account exists or not.")
 
     class Meta:
         model = Membership
-        fields = ["id", "project", "user", "role", "created_at"]
+        fields = ["id", "project", "user", "email", "role", "created_at"]
+        validators = []  # one membership per person: accounts.members checks it once the person is known
 
-    def get_fields(self):
-        fields = super().get_fields()
-        # An admin adds people who are not yet in any of their projects, so look users up by name among all.
-        fields["user"].queryset = get_user_model().objects.filter(is_active=True)
-        return fields
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - {name for name, field in self.fields.items() if not field.read_only})
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["user"] = instance.user.username
+        return data
+
+    def validate(self, attrs):
+        who = {name: attrs.pop(name) for name in ("user", "email") if name in attrs}
+        if self.instance is not None:
+            if who:
+                raise serializers.ValidationError({name: ["A membership's member cannot change; remove it and add "
+                                                          "the other person."] for name in who})
+        elif len(who) != 1:
+            raise serializers.ValidationError({"user": ["Give either user (a username) or email, not both."
+                                                        if who else "Give user (a username) or email."]})
+        attrs = super().validate(attrs)  # project, role of the caller there: non-admins stop here with 403
+        attrs.update(who)
+        return attrs
 
     def _check_same_project(self, attrs, project) -> None:
         pass  # the user is being added to the project: they need not be a member yet
+
+    def _run_model_clean(self, attrs) -> None:
+        pass  # the member is resolved by accounts.members; the rest has no model-level rules
 
 
 class PersonalTokenSerializer(StorableModelSerializer):

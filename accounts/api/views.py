@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from rest_framework import exceptions, mixins, permissions, viewsets
+from rest_framework import exceptions, mixins, permissions, status, viewsets
+from rest_framework.response import Response
 
 from trackreplay.api import ScopedModelViewSet, ScopedReadOnlyViewSet
 
+from ..members import MemberError, add_by_email, add_by_username, by_email_answer
 from ..models import Membership, PersonalToken, Project, Role
 from ..scoping import AgentPrincipal, caller_roles
 from .serializers import MembershipSerializer, PersonalTokenSerializer, ProjectSerializer, UserSerializer
@@ -29,12 +31,29 @@ class ProjectViewSet(ScopedModelViewSet):
 
 
 class MembershipViewSet(ScopedModelViewSet):
-    """Who belongs to which of the caller's projects; only project admins change memberships."""
+    """Who belongs to which of the caller's projects; only project admins change memberships. Add someone who
+    already shares a project with you by username (201), anyone else by e-mail address (202, the same answer
+    whether the account exists or not)."""
 
     queryset = Membership.objects.select_related("user", "project")
     serializer_class = MembershipSerializer
     write_roles = (Role.ADMIN,)
     filterset_fields = ["project", "role"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project, role = data["project"], data.get("role", Role.QA)
+        try:
+            if "email" in data:
+                add_by_email(project, data["email"], role)
+                return Response({"detail": by_email_answer(data["email"].strip(), project, role)},
+                                status=status.HTTP_202_ACCEPTED)
+            membership = add_by_username(project, request.user, data["user"], role)
+        except MemberError as exc:
+            raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
+        return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 class UserViewSet(ScopedReadOnlyViewSet):
@@ -42,7 +61,7 @@ class UserViewSet(ScopedReadOnlyViewSet):
 
     queryset = get_user_model().objects.filter(is_active=True).order_by("username")
     serializer_class = UserSerializer
-    search_fields = ["username", "display_name", "email"]
+    search_fields = ["username", "display_name"]  # not e-mail: it would tell non-admins who has which address
 
     def get_queryset(self):
         return self.queryset.filter(memberships__project_id__in=list(caller_roles(self.request))).distinct()
@@ -67,6 +86,10 @@ class PersonalTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return self.queryset.filter(user=self.request.user)
 
     def perform_create(self, serializer):
+        if isinstance(self.request.auth, PersonalToken):
+            # A leaked token must not be able to mint a replacement that outlives its own revocation.
+            raise exceptions.PermissionDenied("Personal tokens are created from a signed-in console session (or "
+                                              "Swagger UI), not with another token.")
         serializer.instance = PersonalToken.issue(user=self.request.user, name=serializer.validated_data["name"])
 
     def perform_destroy(self, instance):

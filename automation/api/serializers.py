@@ -131,5 +131,32 @@ class RunTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RunToken
-        fields = ["id", "run", "name", "hint", "created_at", "token"]
+        fields = ["id", "run", "name", "hint", "created_at", "expires_at", "last_used_at", "revoked_at", "token"]
         read_only_fields = fields
+
+
+class StrictRequest(serializers.Serializer):
+    """A request body whose unknown fields are refused with their names."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class RevokeRunTokenRequest(StrictRequest):
+    token = serializers.IntegerField(
+        help_text="The id of the run's token to revoke (GET runs/{id}/tokens/ lists them).")
+
+
+class RunTokenRequest(StrictRequest):
+    """What POST /runs/{id}/token/ takes; unknown fields are refused with their names."""
+
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                 help_text="What the token is for, e.g. 'iOS bridge' (default 'sdk bridge').")
+    expires_in = serializers.IntegerField(
+        required=False, min_value=60, max_value=RunToken.MAX_TTL_SECONDS,
+        help_text="Seconds until the token expires (default TRACKREPLAY_RUN_TOKEN_TTL_SECONDS, 24 h); it stops "
+                  "working anyway when the run ends.")

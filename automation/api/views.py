@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from accounts.models import Role
@@ -16,6 +16,8 @@ from .serializers import (
     AgentTokenSerializer,
     DeviceSerializer,
     RunSerializer,
+    RevokeRunTokenRequest,
+    RunTokenRequest,
     RunTokenSerializer,
     ScriptSerializer,
     TaskGroupSerializer,
@@ -125,18 +127,6 @@ class TaskGroupViewSet(ScopedModelViewSet):
                         status=status.HTTP_201_CREATED)
 
 
-class RunTokenRequest(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                 help_text="What the token is for, e.g. 'demo app' (default: 'sdk bridge').")
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
-
-
 class RunViewSet(ScopedModelViewSet):
     """Runs of tasks. People queue and cancel them; agents move them through their states with the agents'
     API only (agent tokens read here). A run's task, mode and device do not change once it exists."""
@@ -172,13 +162,39 @@ class RunViewSet(ScopedModelViewSet):
     @extend_schema(request=RunTokenRequest, responses={201: RunTokenSerializer})
     @action(detail=True, methods=["post"])
     def token(self, request, pk=None):
-        """Issue a token for the run's in-app SDK bridge to post events with (shown once)."""
+        """Issue a token for the run's in-app SDK bridge to post events with (shown once). It works until the
+        run ends, it expires (expires_in, default 24 h) or it is revoked (POST revoke-token/)."""
         run = self.get_object()
         self.check_object_permissions(request, run)
         data = RunTokenRequest(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = RunToken.issue(run=run, name=data.validated_data.get("name") or "sdk bridge")
+        try:
+            issued = RunToken.issue_for(run, name=data.validated_data.get("name", ""),
+                                        expires_in=data.validated_data.get("expires_in"))
+        except ValueError as exc:
+            return Response({"status": [str(exc)]}, status=status.HTTP_409_CONFLICT)
         return Response(RunTokenSerializer(issued).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: RunTokenSerializer(many=True)})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def tokens(self, request, pk=None):
+        """The run's tokens (their first characters only), newest first, revoked ones included."""
+        run = self.get_object()
+        return Response(RunTokenSerializer(run.tokens.all(), many=True).data)
+
+    @extend_schema(request=RevokeRunTokenRequest, responses={200: RunTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="revoke-token", filter_backends=[])
+    def revoke_token(self, request, pk=None):
+        """Revoke one of the run's tokens ({"token": id}): the bridge using it is refused from its next request."""
+        run = self.get_object()
+        self.check_object_permissions(request, run)
+        data = RevokeRunTokenRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = run.tokens.filter(pk=data.validated_data["token"]).first()
+        if token is None:
+            raise NotFound(f"Run {run.pk} has no token {data.validated_data['token']}.")
+        token.revoke()
+        return Response(RunTokenSerializer(token).data)
 
 
 ROUTES = [

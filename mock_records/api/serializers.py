@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
 
-from ..models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
+from ..models import ChangeRecord, Exchange, GlobalMock, LiveCheck, MockRecord, RequiredInterface
 
 
 class MockRecordSerializer(ScopedModelSerializer):
@@ -45,7 +45,7 @@ class ExchangeSerializer(ScopedModelSerializer):
 
     class Meta:
         model = Exchange
-        fields = ["id", "mock_record", "order", "enabled", "method", "scheme", "host", "port", "path", "query", "url",
+        fields = ["id", "mock_record", "order", "enabled", "live_check_unsafe", "method", "scheme", "host", "port", "path", "query", "url",
                   "request_headers", "request_body_b64", "status_code", "response_headers", "response_body_b64",
                   "started_at", "duration_ms"]
 
@@ -128,3 +128,11 @@ class ChangeRecordSerializer(ScopedModelSerializer):
 
     def get_suggested_body(self, obj) -> str:
         return bytes(obj.suggested_body).decode("utf-8", "replace")
+
+
+class LiveCheckSerializer(ScopedModelSerializer):
+    class Meta:
+        model = LiveCheck
+        fields = ["id", "mock_record", "capture", "requested_by", "status", "created_at", "finished_at", "checked",
+                  "changes_found", "skipped", "error"]
+        read_only_fields = fields

@@ -15,12 +15,13 @@ from trackreplay.api_support import human_caller, row_id
 from ..har import HarError
 from ..har_io import export_har, import_har
 from ..live_check import ChangeError, apply_change, withdraw_change
-from ..models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
-from ..tasks import check_live_task
+from ..models import ChangeRecord, Exchange, GlobalMock, LiveCheck, MockRecord, RequiredInterface
+from ..tasks import queue_live_check
 from .serializers import (
     ChangeRecordSerializer,
     ExchangeSerializer,
     GlobalMockSerializer,
+    LiveCheckSerializer,
     MockRecordSerializer,
     RequiredInterfaceSerializer,
 )
@@ -69,19 +70,25 @@ class MockRecordViewSet(ScopedModelViewSet):
         return Response(MockRecordSerializer(record, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CheckLiveRequest, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=CheckLiveRequest, responses={202: LiveCheckSerializer})
     @action(detail=True, methods=["post"], url_path="check-live")
     def check_live(self, request, pk=None):
-        """Queue a live check: the record's requests against the real API (or, with capture, the answers a
-        capture run recorded); drifted responses become change records."""
+        """Queue a live check: the record's requests against the real API through the egress guard (or, with
+        capture, the answers a capture run recorded); drifted responses become change records. The answer is
+        the live check: GET live-checks/{id}/ shows how many exchanges were compared and every one skipped or
+        refused, with the reason."""
         record = self.get_object()  # scoped; the object permission asks for a write role
         data = CheckLiveRequest(data=request.data)
         data.is_valid(raise_exception=True)
-        capture = data.validated_data.get("capture")
-        if capture is not None and not MockRecord.objects.filter(pk=capture, project_id=record.project_id).exists():
-            raise serializers.ValidationError({"capture": ["Not a mock record of this project."]})
-        check_live_task.delay(record.pk, capture)
-        return Response({"queued": True, "mock_record": record.pk, "capture": capture}, status=status.HTTP_202_ACCEPTED)
+        capture_id = data.validated_data.get("capture")
+        capture = None
+        if capture_id is not None:
+            capture = MockRecord.objects.filter(pk=capture_id, project_id=record.project_id).first()
+            if capture is None:
+                raise serializers.ValidationError({"capture": ["Not a mock record of this project."]})
+        check = queue_live_check(record, capture=capture, user=human_caller(request))
+        return Response(LiveCheckSerializer(check, context=self.get_serializer_context()).data,
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
@@ -150,10 +157,21 @@ class ChangeRecordViewSet(ScopedReadOnlyViewSet):
         return self._decide(request, withdraw_change)
 
 
+class LiveCheckViewSet(ScopedReadOnlyViewSet):
+    """API change checks of mock records (POST mock-records/{id}/check-live/ starts one): how many exchanges
+    were compared, the changes found, and every exchange skipped or refused with the reason."""
+
+    queryset = LiveCheck.objects.select_related("mock_record")
+    serializer_class = LiveCheckSerializer
+    filterset_fields = ["mock_record", "status"]
+    ordering_fields = ["created_at"]
+
+
 ROUTES = [
     ("mock-records", MockRecordViewSet),
     ("exchanges", ExchangeViewSet),
     ("global-mocks", GlobalMockViewSet),
     ("required-interfaces", RequiredInterfaceViewSet),
     ("change-records", ChangeRecordViewSet),
+    ("live-checks", LiveCheckViewSet),
 ]

@@ -9,9 +9,9 @@ from ..models import Anomaly, Report
 class ReportSerializer(ScopedModelSerializer):
     class Meta:
         model = Report
-        fields = ["id", "project", "test_record", "scenario_version", "baseline_record", "run", "status", "pass_rate",
-                  "events_total", "events_passed", "strong_anomalies", "weak_anomalies", "error", "supersedes",
-                  "note", "created_at", "finished_at"]
+        fields = ["id", "project", "test_record", "scenario_version", "global_version", "baseline_record", "run",
+                  "status", "pass_rate", "events_total", "events_passed", "strong_anomalies", "weak_anomalies", "error",
+                  "supersedes", "note", "created_at", "finished_at"]
 
 
 class AnomalySerializer(ScopedModelSerializer):

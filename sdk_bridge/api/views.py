@@ -30,8 +30,9 @@ class RunTokenAuthentication(authentication.BaseAuthentication):
             token_hash=hash_token(header[1].decode(errors="replace"))).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid run token.")
-        if not token.is_active:
-            raise exceptions.AuthenticationFailed("This run token has been revoked.")
+        refusal = token.refusal()  # revoked, expired, or its run has ended: a token lives only as long as its run
+        if refusal is not None:
+            raise exceptions.AuthenticationFailed(refusal)
         token.touch()
         return None, token
 

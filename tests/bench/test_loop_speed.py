@@ -110,7 +110,7 @@ def test_a_finished_run_of_1000_events_has_its_report_in_under_2_seconds(setting
     from tests import factories as f
     from trackreplay.celery import Queue, app, queue_name
 
-    settings.TRACKREPLAY_QUEUE_PREFIX = f"bench-{uuid.uuid4().hex[:8]}."
+    settings.TRACKREPLAY_QUEUE_PREFIX = f"{settings.TRACKREPLAY_QUEUE_PREFIX}bench-{uuid.uuid4().hex[:8]}."
     project = f.ProjectFactory()
     agent = f.AgentFactory(project=project)
     client = APIClient()

@@ -19,7 +19,7 @@ from automation.lifecycle import create_run, expire_leases
 from automation.models import AgentToken, Device, Run
 from demo.server import DemoShop
 from tests.e2e.test_console_browser import browser  # noqa: F401  (the console's Chromium)
-from tests.process_audit import browser_and_proxy_pids
+from tests.process_audit import long_running_pids
 from trackreplay.demo import FLOW, ensure_admin, seed_demo
 
 pytestmark = pytest.mark.browser
@@ -134,10 +134,10 @@ def loop(live_server, transactional_db, settings, tmp_path):
     from trackreplay.celery import Queue, queue_name
 
     # Queues of our own: this test must not take (or leave) work in anybody else's broker queues.
-    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    prefix = f"{settings.TRACKREPLAY_QUEUE_PREFIX}loop-{uuid.uuid4().hex[:8]}."
     settings.TRACKREPLAY_QUEUE_PREFIX = prefix
     settings.TRACKREPLAY_LEASE_SECONDS = 8
-    before = browser_and_proxy_pids()
+    before = long_running_pids()
     admin, _ = ensure_admin("admin", "loop-pass-1")
     project = seed_demo(admin)
     shop = DemoShop(port=0).start()
@@ -166,7 +166,7 @@ def loop(live_server, transactional_db, settings, tmp_path):
         shop.stop()
         log.close()
         worker_log.close()
-    assert browser_and_proxy_pids() <= before, "a browser or proxy outlived the agent"
+    assert long_running_pids() <= before, "a browser or proxy outlived the agent"
 
 
 def wait_for(check, timeout, what, log=None):

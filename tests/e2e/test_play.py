@@ -13,7 +13,7 @@ import time
 import pytest
 
 from demo.server import DemoShop
-from tests.process_audit import browser_and_proxy_pids
+from tests.process_audit import long_running_pids
 
 pytestmark = pytest.mark.browser
 CLI = [sys.executable, "-m", "trackreplay.cli"]
@@ -50,7 +50,7 @@ def events_of(folder):
 
 
 def test_record_infer_replay_verify_catches_a_front_end_regression(tmp_path, shop):
-    before = browser_and_proxy_pids()
+    before = long_running_pids()
     recorded = play(tmp_path, "--record", tmp_path / "rec", shop=shop)
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     rec = tmp_path / "rec"
@@ -88,7 +88,7 @@ def test_record_infer_replay_verify_catches_a_front_end_regression(tmp_path, sho
     verified = subprocess.run([*CLI, "verify", str(tmp_path / "broken" / "events.jsonl"), "--scenario", str(scenario),
                                "--mock", str(rec / "mock.har")], capture_output=True, text=True, timeout=120)
     assert verified.returncode == 1 and "tab_name" in verified.stdout, verified.stdout
-    assert browser_and_proxy_pids() <= before
+    assert long_running_pids() <= before
 
 
 def test_a_flow_that_cannot_run_exits_2_naming_file_and_line(tmp_path, shop):
@@ -116,7 +116,7 @@ def test_a_failed_step_exits_1_and_the_timeline_says_which_and_why(tmp_path, sho
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_play_leaves_no_browser_or_proxy_and_keeps_its_timeline(tmp_path, shop, sig):
-    before = browser_and_proxy_pids()
+    before = long_running_pids()
     (tmp_path / "flow.yaml").write_text("app: ${SHOP}\nsteps:\n  - launch\n  - wait: 30\n")
     process = subprocess.Popen([*CLI, "play", str(tmp_path / "flow.yaml"), "--env", f"SHOP={shop.url}", "--out",
                                 str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -133,7 +133,7 @@ def test_a_stopped_play_leaves_no_browser_or_proxy_and_keeps_its_timeline(tmp_pa
     assert "what was captured is in the output folder" in err
     timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
     assert timeline["outcome"] == "failed" and timeline["steps"][0]["outcome"] == "passed"
-    assert browser_and_proxy_pids() <= before
+    assert long_running_pids() <= before
 
 
 def test_python_steps_time_caps_and_a_named_mock_scope(tmp_path, shop):

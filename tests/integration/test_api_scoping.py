@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from accounts.models import Project
-from mock_records.models import ChangeRecord
+from mock_records.models import ChangeRecord, LiveCheck
 from sdk_bridge.models import EndpointRule
 from trackreplay.api_router import ROUTES
 
@@ -32,6 +32,7 @@ OBJECT_IN = {
     "change-records": lambda p, owner: ChangeRecord.objects.create(
         exchange=f.ExchangeFactory(mock_record=f.MockRecordFactory(project=p)), live_status=200,
         changes=[{"path": "a", "kind": "added", "recorded": [], "live": ["string"]}], suggested_body=b"{}"),
+    "live-checks": lambda p, owner: LiveCheck.objects.create(mock_record=f.MockRecordFactory(project=p)),
     "test-records": lambda p, owner: f.TestRecordFactory(project=p),
     "events": lambda p, owner: f.EventFactory(test_record=f.TestRecordFactory(project=p)),
     "reports": lambda p, owner: f.ReportFactory(project=p),
@@ -55,8 +56,11 @@ CREATE_IN = {
     "tokens": None,
     "reports": None,
     "change-records": None,
+    "live-checks": None,
     "anomalies": None,
-    "memberships": lambda p: {"project": p.pk, "user": f.UserFactory().username, "role": "viewer"},
+    # someone who already shares a project with the caller (the only people an admin may add by username)
+    "memberships": lambda p: {"project": p.pk, "role": "viewer", "user": f.MembershipFactory(
+        project=f.MembershipFactory(user=p.memberships.order_by("pk").first().user).project).user.username},
     "event-definitions": lambda p: {"project": p.pk, "name": "signup"},
     "property-definitions": lambda p: {"event": f.EventDefinitionFactory(project=p).pk, "name": "plan",
                                        "type": "string"},

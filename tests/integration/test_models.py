@@ -115,8 +115,14 @@ def test_firing_a_task_group_queues_one_run_per_enabled_task():
     group = f.TaskGroupFactory(project=project)
     on, off = f.TaskFactory(project=project), f.TaskFactory(project=project, enabled=False)
     group.tasks.add(on, off)
-    run_task_group(group.pk)  # the Celery task body, called directly
+    run_task_group.apply(args=[group.pk], task_id="tick-1")  # the Celery task body, in this process
     assert list(group.runs.values_list("task", "status", "trigger")) == [(on.pk, "queued", "schedule")]
+    # The same message delivered again (its worker died before acknowledging it) queues nothing more...
+    run_task_group.apply(args=[group.pk], task_id="tick-1")
+    assert group.runs.count() == 1
+    # ...while the next tick does.
+    run_task_group.apply(args=[group.pk], task_id="tick-2")
+    assert group.runs.count() == 2
 
     group.enabled = False
     group.save()

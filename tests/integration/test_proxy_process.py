@@ -158,10 +158,10 @@ def test_a_crashed_recording_keeps_every_completed_exchange(tmp_path):
     proxy.process.kill()  # no clean shutdown: the HAR itself is never written
     proxy.process.wait(timeout=10)
     # The mitmdump process the runner started dies with it.
-    from tests.process_audit import browser_and_proxy_pids, command_of
+    from tests.process_audit import long_running_pids, command_of
 
     deadline = time.monotonic() + 10
-    while any(str(har) in command_of(pid) for pid in browser_and_proxy_pids()):
+    while any(str(har) in command_of(pid) for pid in long_running_pids()):
         assert time.monotonic() < deadline, "mitmdump outlived its killed runner"
         time.sleep(0.1)
     api.stop()

@@ -17,7 +17,7 @@ from django.utils import formats, timezone
 from django.views.decorators.http import require_POST
 
 from automation.lifecycle import RunConflict, cancel_run, create_run
-from automation.models import Agent, AgentToken, Run, RunMode, RunScreenshot, Task
+from automation.models import Agent, AgentToken, Run, RunMode, RunScreenshot, RunToken, Task
 from test_records.models import HealthFlag
 
 from .cells import Flags
@@ -66,10 +66,19 @@ def _issue_token(request, project, agent: Agent):
         platform_url=request.build_absolute_uri("/")[:-1]))
 
 
+def _check_live(request, project, record):
+    from mock_records.tasks import queue_live_check
+
+    check = queue_live_check(record, user=request.user)
+    messages.success(request, f"{check} queued: this page shows what it compared and what it skipped when it is done.")
+    return redirect(reverse("console-detail", args=[project.slug, "live-checks", check.pk]))
+
+
 ACTIONS = {
     ("tasks", "record"): _start(RunMode.RECORD),
     ("tasks", "replay"): _start(RunMode.REPLAY),
     ("agents", "issue-token"): _issue_token,
+    ("mock-records", "check-live"): _check_live,
 }
 
 
@@ -109,6 +118,48 @@ def cancel(request, project_slug, pk):
     return redirect(reverse("console-run", args=[project.slug, run.pk]))
 
 
+@login_required
+@require_POST
+def issue_run_token(request, project_slug, pk):
+    project, role = _editor_project(request, project_slug)
+    run = get_object_or_404(Run, pk=pk, project=project)
+    hours = request.POST.get("expires_in_hours", "").strip()
+    expires_in = None
+    if hours:
+        if not hours.isdigit() or not 1 <= int(hours) <= RunToken.MAX_TTL_SECONDS // 3600:
+            messages.error(request, f"Not issued: expires in (hours) must be a whole number from 1 to "
+                                    f"{RunToken.MAX_TTL_SECONDS // 3600}, not {hours!r}.")
+            return redirect(reverse("console-run", args=[project.slug, run.pk]))
+        expires_in = int(hours) * 3600
+    try:
+        issued = RunToken.issue_for(run, name=request.POST.get("name", "").strip()[:100], expires_in=expires_in)
+    except ValueError as exc:
+        messages.error(request, f"Not issued: {exc}.")
+        return redirect(reverse("console-run", args=[project.slug, run.pk]))
+    # Shown in this answer only, as for agents' tokens.
+    return render(request, "console/run_token_issued.html", _context(
+        request, project, role, page=_page_or_404("runs"), run=run, issued=issued, token=issued.token,
+        platform_url=request.build_absolute_uri("/")[:-1]))
+
+
+@login_required
+@require_POST
+def revoke_run_token(request, project_slug, pk, token_pk):
+    project, _ = _editor_project(request, project_slug)
+    token = get_object_or_404(RunToken, pk=token_pk, run_id=pk, run__project=project)
+    token.revoke()
+    messages.success(request, f"Revoked {token}: the bridge using it is refused from its next request.")
+    return redirect(reverse("console-run", args=[project.slug, pk]))
+
+
+def _token_state(token) -> str:
+    if token.revoked_at:
+        return "revoked"
+    if token.expires_at and token.expires_at <= timezone.now():
+        return "expired"
+    return "run ended" if token.run.is_final else "active"
+
+
 # -- a run, live ------------------------------------------------------------------------------------------------------
 
 @login_required
@@ -139,6 +190,12 @@ def run_detail(request, project_slug, pk):
         live=not run.is_final, can_run=role in ("admin", "qa"),
         health=dict(HealthFlag.choices),
     )
+    if not request.headers.get("HX-Request"):
+        tokens = list(run.tokens.all())
+        for token in tokens:
+            token.run = run
+            token.state = _token_state(token)
+        context["run_tokens"] = tokens
     template = "console/_run_progress.html" if request.headers.get("HX-Request") else "console/run.html"
     return render(request, template, context)
 

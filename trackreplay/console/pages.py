@@ -4,11 +4,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from automation.models import Agent, Device, Run, Script, Task, TaskGroup
-from mock_records.models import ChangeRecord, Exchange, GlobalMock, MockRecord, RequiredInterface
+from mock_records.models import ChangeRecord, Exchange, GlobalMock, LiveCheck, MockRecord, RequiredInterface
 from notifications.models import NotificationChannel
 from sdk_bridge.models import EndpointRule
 from reports.models import Report
-from scenarios.models import Scenario
+from scenarios.models import Scenario, ScenarioVersion
 from test_records.models import TestRecord
 from tracking_plan.models import EventDefinition, Fault
 
@@ -81,6 +81,14 @@ def revoke_button(token):
                       "Revoke")
 
 
+def version_state(version) -> str:
+    """Whether a scenario version is current, and whether it is history (read-only) and why."""
+    from scenarios.models import rules_frozen_reason
+
+    reason = rules_frozen_reason(version.pk)
+    return "current, editable" if reason is None else reason
+
+
 def current_run(device):
     return device.runs.filter(status__in=["queued", "running"], lease_expires_at__isnull=False).first()
 
@@ -131,6 +139,16 @@ def flow_steps(script) -> list:
     return rows
 
 
+def skipped_rows(check) -> list:
+    """A live check's skipped exchanges as table rows (the exchange links to its page)."""
+    from types import SimpleNamespace
+
+    exchanges = Exchange.objects.in_bulk([item.get("exchange") for item in check.skipped or []])
+    return [SimpleNamespace(exchange=exchanges.get(item.get("exchange")) or item.get("exchange"),
+                            request=f"{item.get('method')} {item.get('url')}", reason=item.get("reason"),
+                            detail=item.get("detail")) for item in check.skipped or []]
+
+
 def flow_step_count(script):
     rows = flow_steps(script)
     return "error" if rows and rows[0].index == "—" else len(rows)
@@ -160,9 +178,22 @@ PAGES: tuple[Page, ...] = (
                           Column("Enabled", "enabled"), Column("Evidence", "evidence"))),
                    Child("Versions", lambda o: o.versions.all(),
                          (Column("Version", "number"), Column("Note", "note"), Column("Created", "created_at"),
-                          Column("Rules", lambda v: v.rules.count()))),
+                          Column("Rules", lambda v: v.rules.count())), page="scenario-versions"),
                    Child("Tasks", lambda o: o.tasks.all(), (Column("Task", "name"),), page="tasks")),
          related=("current_version",)),
+    # Every version stays viewable, rules included: reports link to the exact one they were verified against.
+    Page("scenario-versions", "Scenario versions", ScenarioVersion,
+         (Column("Version", "__str__"), Column("Note", "note"), Column("Rules", lambda v: v.rules.count()),
+          Column("Created", "created_at")),
+         detail=("scenario", "number", "note", ("State", lambda v: version_state(v)), "created_by", "created_at"),
+         children=(Child("Rules", lambda v: v.rules.all(),
+                         (Column("Event", "event"), Column("Property", "property_path"), Column("Kind", "kind"),
+                          Column("Parameters", "params"), Column("Strength", "strength"),
+                          Column("Enabled", "enabled"), Column("Evidence", "evidence")), limit=2000),
+                   Child("Reports verified against it", lambda v: v.reports.all(),
+                         (Column("Report", "__str__"), Column("Pass rate", "pass_rate"), Column("Created", "created_at")),
+                         page="reports")),
+         search=("note", "scenario__name"), in_nav=False, related=("scenario",)),
     Page("global-mocks", "Global mocks", GlobalMock,
          (Column("Name", "name"), Column("Method", "method"), Column("Host", "host"), Column("Path", "path"),
           Column("Status", "status_code"), Column("Enabled", "enabled"), Column("Order", "order")),
@@ -185,8 +216,22 @@ PAGES: tuple[Page, ...] = (
                           Column("Enabled", "enabled")), page="exchanges", limit=1000),
                    Child("Changes seen on the live API", lambda o: ChangeRecord.objects.filter(exchange__mock_record=o),
                          (Column("Change", "__str__"), Column("Status", "status"), Column("Detected", "detected_at")),
-                         page="api-changes")),
-         search=("name", "description")),
+                         page="api-changes"),
+                   Child("Live checks", lambda o: o.live_checks.all(),
+                         (Column("Check", "__str__"), Column("Status", "status"), Column("Compared", "checked"),
+                          Column("Changes", "changes_found"), Column("Skipped", lambda c: len(c.skipped or [])),
+                          Column("Started", "created_at")), page="live-checks", limit=20)),
+         search=("name", "description"), actions=(("check-live", "Check the live API"),)),
+    Page("live-checks", "Live checks", LiveCheck,
+         (Column("Check", "__str__"), Column("Status", "status"), Column("Compared", "checked"),
+          Column("Changes", "changes_found"), Column("Skipped", lambda c: len(c.skipped or [])),
+          Column("Started", "created_at")),
+         detail=("mock_record", "capture", "requested_by", "status", "created_at", "finished_at", "checked",
+                 "changes_found", "error"),
+         children=(Child("Skipped or refused", lambda o: skipped_rows(o),
+                         (Column("Exchange", "exchange"), Column("Request", "request"), Column("Reason", "reason"),
+                          Column("Detail", "detail")), limit=1000),),
+         search=("mock_record__name",), in_nav=False, related=("mock_record",)),
     Page("api-changes", "API changes", ChangeRecord,
          (Column("Change", "__str__"), Column("Mock record", "exchange.mock_record"), Column("Status", "status"),
           Column("Detected", "detected_at")),
@@ -194,9 +239,9 @@ PAGES: tuple[Page, ...] = (
          search=("exchange__path",), related=("exchange__mock_record",)),
     Page("exchanges", "Exchanges", Exchange,
          (Column("Method", "method"), Column("URL", "url"), Column("Status", "status_code")),
-         detail=("mock_record", "order", "enabled", "method", "url", "request_headers", "request_body",
+         detail=("mock_record", "order", "enabled", "live_check_unsafe", "method", "url", "request_headers", "request_body",
                  "status_code", "response_headers", "response_body", "started_at", "duration_ms"),
-         search=("path", "host"), in_nav=False, related=("mock_record",), editable=("enabled",)),
+         search=("path", "host"), in_nav=False, related=("mock_record",), editable=("enabled", "live_check_unsafe")),
     Page("test-records", "Test records", TestRecord,
          (Column("Name", "name"), Column("Source", "source"), Column("Baseline", "is_baseline"),
           Column("Events", lambda o: o.events.count()), Column("Health", lambda o: Flags(o.health_flags)),
@@ -215,7 +260,7 @@ PAGES: tuple[Page, ...] = (
          (Column("Report", "__str__"), Column("Scenario", "scenario_version"), Column("Status", "status"),
           Column("Pass rate", "pass_rate"), Column("Strong", "strong_anomalies"), Column("Weak", "weak_anomalies"),
           Column("Created", "created_at")),
-         detail=("test_record", "scenario_version", "baseline_record", "run", "status", "pass_rate", "events_total",
+         detail=("test_record", "scenario_version", "global_version", "baseline_record", "run", "status", "pass_rate", "events_total",
                  "events_passed", "strong_anomalies", "weak_anomalies", "error", "created_at", "finished_at"),
          children=(Child("Anomalies", lambda o: o.anomalies.all(),
                          (Column("Event", "event_name"), Column("#", "event_index"), Column("Rule", "rule_kind"),

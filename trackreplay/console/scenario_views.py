@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from scenarios.learning import infer_version
-from scenarios.models import Rule, Scenario, Strength
+from scenarios.models import HistoryError, Rule, Scenario, Strength
 from test_records.models import TestRecord
 from trackreplay.values import INT64_MAX, first_bad_value
 
@@ -75,11 +75,15 @@ def edit_rule(request, project_slug, pk, rule_pk):
     except ValidationError as exc:
         messages.error(request, "Not saved: " + "; ".join(m for ms in exc.message_dict.values() for m in ms))
         return _back(project, scenario)
-    with transaction.atomic():
-        version = scenario.new_version(note=f"edited {rule}", created_by=request.user)
-        copy = version.copy_of(rule)
-        copy.params, copy.strength, copy.enabled = params, strength, enabled
-        copy.save()
+    try:
+        with transaction.atomic():
+            version = scenario.new_version(note=f"edited {rule}", created_by=request.user)
+            copy = version.copy_of(rule)
+            copy.params, copy.strength, copy.enabled = params, strength, enabled
+            copy.save()
+    except HistoryError as exc:  # someone made a newer version meanwhile
+        messages.error(request, f"Not saved: {exc}.")
+        return _back(project, scenario)
     messages.success(request, f"Saved {rule} as version {version.number}.")
     return _back(project, scenario)
 

@@ -1,14 +1,19 @@
 from django.urls import path
 
-from . import automation_views, ca_views, change_views, edit_views, report_views, scenario_views, views
+from . import (automation_views, ca_views, change_views, edit_views, member_views, report_views, scenario_views,
+               settings_views, views)
 
 urlpatterns = [
     path("", views.home, name="console-home"),
     path("projects/new/", views.create_project, name="console-create-project"),
     path("switch-project/", views.switch_project, name="console-switch-project"),
     path("p/<slug:project_slug>/", views.project_overview, name="console-project"),
+    path("p/<slug:project_slug>/settings/", settings_views.project_settings, name="console-project-settings"),
     path("p/<slug:project_slug>/proxy-ca/", ca_views.ca_page, name="console-proxy-ca"),
     path("p/<slug:project_slug>/proxy-ca/<str:filename>", ca_views.ca_download, name="console-proxy-ca-file"),
+    path("p/<slug:project_slug>/members/", member_views.members, name="console-members"),
+    path("p/<slug:project_slug>/members/add/", member_views.add_member, name="console-member-add"),
+    path("p/<slug:project_slug>/members/<int:pk>/", member_views.change_member, name="console-member-change"),
     path("p/<slug:project_slug>/<slug:page_slug>/", views.object_list, name="console-list"),
     path("p/<slug:project_slug>/<slug:page_slug>/new/", edit_views.create, name="console-create"),
     path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/edit/", edit_views.edit, name="console-edit"),
@@ -21,6 +26,10 @@ urlpatterns = [
     path("p/<slug:project_slug>/runs/<int:pk>/cancel/", automation_views.cancel, name="console-cancel-run"),
     path("p/<slug:project_slug>/runs/<int:pk>/screenshots/<int:step>.png", automation_views.run_screenshot,
          name="console-run-screenshot"),
+    path("p/<slug:project_slug>/runs/<int:pk>/tokens/", automation_views.issue_run_token,
+         name="console-issue-run-token"),
+    path("p/<slug:project_slug>/runs/<int:pk>/tokens/<int:token_pk>/revoke/", automation_views.revoke_run_token,
+         name="console-revoke-run-token"),
     path("p/<slug:project_slug>/agents/<int:pk>/tokens/<int:token_pk>/revoke/", automation_views.revoke_token,
          name="console-revoke-token"),
     path("p/<slug:project_slug>/<slug:page_slug>/<int:pk>/do/<slug:action_name>/", automation_views.action,
