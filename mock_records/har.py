@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from sdk_bridge.wire import find_header
+from trackreplay.values import string_problem
+
+# Header names are JSON in the row (no column limit), but a name this long is no HTTP header any server takes.
+MAX_HEADER_NAME = 256
 
 
 MAX_DURATION_MS = 2**31 - 1  # what an exchange's duration column holds
@@ -58,6 +62,13 @@ def _headers(items, where) -> list[list[str]]:
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("value"), str):
             raise HarError(f"{where}[{index}] must be {{\"name\": str, \"value\": str}}")
+        for key in ("name", "value"):
+            problem = string_problem(item[key])
+            if problem:
+                raise HarError(f"{where}[{index}].{key} {problem}")
+        if not item["name"] or len(item["name"]) > MAX_HEADER_NAME:
+            raise HarError(f"{where}[{index}].name is {len(item['name'])} characters; a header name has 1 to "
+                           f"{MAX_HEADER_NAME} (MAX_HEADER_NAME)")
         result.append([item["name"], item["value"]])
     return result
 
@@ -91,7 +102,11 @@ def _started(value, where) -> datetime | None:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise HarError(f"{where}.startedDateTime {value!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)  # a time that is in year 0 or 10000 in UTC fits no column
+    except OverflowError:
+        raise HarError(f"{where}.startedDateTime {value!r} is outside the calendar in UTC") from None
 
 
 def read_har(data: bytes, name: str = "HAR file", limits=None) -> list[ExchangeData]:
@@ -128,6 +143,10 @@ def read_har(data: bytes, name: str = "HAR file", limits=None) -> list[ExchangeD
         method, url = request.get("method"), request.get("url")
         if not isinstance(method, str) or not method:
             raise HarError(f"{where}: request.method is missing")
+        for key, text in (("method", method), ("url", url)):
+            problem = string_problem(text) if isinstance(text, str) else None
+            if problem:
+                raise HarError(f"{where}: request.{key} {problem}")
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise HarError(f"{where}: request.url {url!r} is not an absolute http(s) URL")

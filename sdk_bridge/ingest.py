@@ -3,6 +3,7 @@ test record: bounded parsing, all-or-nothing validation, idempotent storage by c
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from trackreplay.uploads import UploadLimits, UploadRefused, check_count, parse_json
+from trackreplay.values import INTEGER_RANGES, first_bad_value, string_problem, time_problem
 
 _BATCH_FIELDS = {"batch_id", "device_event_count", "events"}
 _FIELDS = {"event", "properties", "time", "distinct_id", "step", "sdk", "raw", "seq", "received_at"}
@@ -45,26 +47,51 @@ def parse_batch(body: bytes, limits: UploadLimits) -> Batch:
     if not isinstance(events, list):
         raise _bad("events", "must be a list")
     check_count(len(events), limits, "events")
+    bad = first_bad_value({key: value for key, value in document.items() if key != "events"},
+                          max_depth=limits.depth.value)
+    if bad is not None:
+        raise _bad(bad.path, bad.problem)
     for index, event in enumerate(events):
-        where = f"events[{index}]"
-        if not isinstance(event, dict):
-            raise _bad(where, "must be an object")
-        name = event.get("event")
-        if not isinstance(name, str) or not 0 < len(name) <= 200:
-            raise _bad(f"{where}.event", "must be a string of 1 to 200 characters")
-        if not isinstance(event.get("properties", {}), dict):
-            raise _bad(f"{where}.properties", "must be an object")
-        for key in ("time", "step"):
-            value = event.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise _bad(f"{where}.{key}", "must be an integer or null")
-        distinct = event.get("distinct_id")
-        if distinct is not None and (not isinstance(distinct, str) or len(distinct) > 200):
-            raise _bad(f"{where}.distinct_id", "must be a string of at most 200 characters or null")
-        unknown = set(event) - _FIELDS
-        if unknown:
-            raise _bad(where, f"unknown fields {sorted(unknown)}")
+        check_event(event, index, limits.depth.value)
     return Batch(batch_id=batch_id, events=events, device_event_count=count)
+
+
+_STEP_LOW, _STEP_HIGH = INTEGER_RANGES["IntegerField"]
+
+
+def check_event(event, index: int, max_depth: int) -> None:
+    """UploadRefused naming the field (`events[3].properties.price`) and the event's name when the event cannot
+    be stored as is."""
+    where = f"events[{index}]"
+    if not isinstance(event, dict):
+        raise _bad(where, "must be an object")
+    name = event.get("event")
+    # ASCII-escaped: the message itself must be storable and printable.
+    named = f" (event {json.dumps(name[:100])})" if isinstance(name, str) and name and not string_problem(name) else ""
+
+    def bad(path: str, problem: str) -> UploadRefused:
+        return _bad(path, problem + named)
+
+    unknown = set(event) - _FIELDS
+    if unknown:
+        raise bad(where, f"unknown fields {sorted(unknown)}")
+    value = first_bad_value(event, where, max_depth=max_depth)
+    if value is not None:
+        raise bad(value.path, value.problem)
+    if not isinstance(name, str) or not 0 < len(name) <= 200:
+        raise bad(f"{where}.event", "must be a string of 1 to 200 characters")
+    if not isinstance(event.get("properties", {}), dict):
+        raise bad(f"{where}.properties", "must be an object")
+    if event.get("time") is not None and (problem := time_problem(event["time"])):
+        raise bad(f"{where}.time", problem)
+    step = event.get("step")
+    if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
+        raise bad(f"{where}.step", "must be an integer or null")
+    if step is not None and not _STEP_LOW <= step <= _STEP_HIGH:
+        raise bad(f"{where}.step", f"{step} is outside {_STEP_LOW} to {_STEP_HIGH}")
+    distinct = event.get("distinct_id")
+    if distinct is not None and (not isinstance(distinct, str) or len(distinct) > 200):
+        raise bad(f"{where}.distinct_id", "must be a string of at most 200 characters or null")
 
 
 def _locked_run_record(run):
@@ -130,6 +157,11 @@ def store_proxy_report(run, report) -> list[str]:
     unknown = sorted(set(report) - set(_REPORT_FIELDS))
     if unknown:
         raise _bad("body", f"unknown fields {unknown}; known: {sorted(_REPORT_FIELDS)}")
+    from trackreplay.upload_http import ingest_limits
+
+    bad = first_bad_value(report, max_depth=ingest_limits().depth.value)
+    if bad is not None:
+        raise _bad(bad.path, bad.problem)
     clean = {key: report[key] for key in _REPORT_FIELDS if key in report}
     clean["passed_through_urls"] = clean.get("passed_through_urls", [])[:200]
     clean["misses"] = clean.get("misses", [])[:200]

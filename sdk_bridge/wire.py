@@ -195,7 +195,8 @@ def text_to_ms(text: str) -> int | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp() * 1000)
+        ms = int(moment.timestamp() * 1000)
+        return ms if 0 <= ms <= MAX_EPOCH_MS else None
     try:
         return to_ms(float(text))
     except ValueError:
@@ -215,13 +216,17 @@ def to_ms(value) -> int | None:
     elif kind is not float or value != value or value in _INFINITIES:  # bool, None, NaN, infinities
         return None
     if value < 1e11:  # seconds (until the year 5138)
-        return int(value * 1000)
-    if value > 1e14:  # microseconds
-        return int(value // 1000)
-    return int(value)
+        ms = int(value * 1000)
+    elif value > 1e14:  # microseconds
+        ms = int(value // 1000)
+    else:
+        ms = int(value)
+    # A time outside the calendar is no time: the event keeps no client time rather than being refused.
+    return ms if 0 <= ms <= MAX_EPOCH_MS else None
 
 
 _INFINITIES = (float("inf"), float("-inf"))
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, as trackreplay.values (this module is Django-free)
 
 
 def as_str(value) -> str | None:

@@ -3,9 +3,12 @@ EventDefinition / PropertyDefinition rows. Import is all or nothing."""
 
 from __future__ import annotations
 
+import json
+
 from django.db import transaction
 
 from accounts.models import Membership
+from trackreplay.values import BadValue, check_instance, first_bad_value
 
 from .models import EventDefinition, PropertyDefinition, PropertyType
 from .schemas import DRAFT, PlanDefinition, PlanError, export_plan, parse_plan
@@ -41,6 +44,9 @@ def _properties(schema: dict, prefix: str = "", depth: int = 0) -> list[dict]:
 def import_plan(project, document, *, replace_properties: bool = True) -> dict:
     """Create or update the project's event definitions from a plan document. Returns a summary; raises
     PlanError (nothing written) when any part of the document is unusable."""
+    bad = first_bad_value(document, "plan")
+    if bad is not None:
+        raise PlanError(str(bad))
     from trackreplay.upload_http import upload_limits
     from trackreplay.uploads import check_count
 
@@ -51,10 +57,21 @@ def import_plan(project, document, *, replace_properties: bool = True) -> dict:
     members = {m.user.username: m.user for m in Membership.objects.filter(project=project).select_related("user")}
     created = updated = 0
     unknown_owners = []
-    for definition in definitions:
+    for index, definition in enumerate(definitions):
+        # Every value is checked against its column before anything is written (max_length, NUL...).
+        try:
+            check_instance(EventDefinition(project=project, name=definition.name,
+                                           description=definition.description or ""), f"events[{index}]")
+        except BadValue as exc:
+            raise PlanError(f"event {json.dumps(str(definition.name)[:100])}: {exc}") from None
         for row in _properties(definition.schema):
             if len(row["name"]) > 300:
                 raise PlanError(f"{definition.name}: property path {row['name'][:60]}... is over 300 characters")
+            try:
+                check_instance(PropertyDefinition(**row), f"events[{index}].properties")
+            except BadValue as exc:
+                raise PlanError(f"event {json.dumps(str(definition.name)[:100])}: {exc}") from None
+    for definition in definitions:
         event, was_created = EventDefinition.objects.get_or_create(project=project, name=definition.name)
         created += was_created
         updated += not was_created

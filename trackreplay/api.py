@@ -18,6 +18,29 @@ from accounts.models import Membership, Project
 from accounts.scoping import agent_scope, caller_roles, project_of, project_path, scope
 
 from .api_support import model_clean_errors
+from .values import instance_problems
+
+
+def storable_errors(model, attrs) -> dict:
+    """{field: [problem]} for written values no column of the model can store (trackreplay.values)."""
+    many = {f.name for f in model._meta.many_to_many}
+    instance = model()
+    for name, value in attrs.items():
+        if name not in many:
+            setattr(instance, name, value)
+    problems = instance_problems(instance, fields={name for name in attrs if name not in many})
+    return {name: [problem] for name, problem in problems.items()}
+
+
+class StorableModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose values are checked against their columns (for the few that are not scoped)."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        errors = storable_errors(self.Meta.model, attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class ScopedModelSerializer(serializers.ModelSerializer):
@@ -100,6 +123,11 @@ class ScopedModelSerializer(serializers.ModelSerializer):
         for name, value in attrs.items():
             if name not in many:
                 setattr(instance, name, value)
+        # Values no column can store (over max_length, NUL, lone surrogates, integers past the column's
+        # range, unstorable JSON) are named here rather than failing at save() with a 500.
+        problems = instance_problems(instance, fields={name for name in attrs if name not in many})
+        if problems:
+            raise serializers.ValidationError({name: [problem] for name, problem in problems.items()})
         try:
             instance.clean()
         except DjangoValidationError as exc:

@@ -3,9 +3,29 @@ while it builds its own generic views, which trackreplay.api itself imports."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .values import INT64_MAX, INTEGER_RANGES, MAX_EPOCH_MS
+
+INT32_MAX = INTEGER_RANGES["IntegerField"][1]
+
+
+def row_id(**kwargs) -> serializers.IntegerField:
+    """An integer naming a row (a project, a record...): 1 to 2**63-1. An unbounded IntegerField lets a number
+    past 64 bits reach the database's lookup, which overflows (a 500) instead of finding nothing."""
+    return serializers.IntegerField(min_value=1, max_value=INT64_MAX, **kwargs)
+
+
+def count(**kwargs) -> serializers.IntegerField:
+    """A non-negative number stored in an integer column (step counts, indexes): 0 to 2**31-1."""
+    return serializers.IntegerField(**{"min_value": 0, "max_value": INT32_MAX, **kwargs})
+
+
+def ms_time(**kwargs) -> serializers.IntegerField:
+    """A time in ms since the epoch that names a calendar day (1970 to the year 9999)."""
+    return serializers.IntegerField(min_value=0, max_value=MAX_EPOCH_MS, **kwargs)
 
 
 class Pagination(pagination.PageNumberPagination):

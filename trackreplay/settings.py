@@ -218,13 +218,15 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    # Bounded while read and parsed (trackreplay/upload_http.py); multipart through FILE_UPLOAD_HANDLERS.
+    "DEFAULT_PAGINATION_CLASS": "trackreplay.api_support.Pagination",
+    # JSON bodies are bounded while read and parsed (trackreplay/upload_http.py), then checked for values no
+    # column can store (trackreplay/values.py): a 400 naming the path. Multipart goes through
+    # FILE_UPLOAD_HANDLERS.
     "DEFAULT_PARSER_CLASSES": [
-        "trackreplay.upload_http.BoundedJSONParser",
+        "trackreplay.upload_http.StorableJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "trackreplay.api_support.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "trackreplay.api_support.exception_handler",

@@ -102,6 +102,24 @@ class BoundedJSONParser(parsers.JSONParser):
             raise exceptions.ParseError(f"JSON parse error - {exc.reason}") from None
 
 
+class StorableJSONParser(BoundedJSONParser):
+    """The bounded JSON parser (read and parsed within the upload limits), then trackreplay.values' check: a body
+    holding a value no database column can store (NUL, a lone surrogate, an integer past 64 bits, nesting
+    past the ingestion depth) is refused here with its path, before any serializer echoes it back in an
+    error message that could not itself be encoded."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        from django.conf import settings
+
+        from .values import first_bad_value
+
+        data = super().parse(stream, media_type, parser_context)
+        bad = first_bad_value(data, max_depth=settings.TRACKREPLAY_INGEST_MAX_DEPTH)
+        if bad is not None:
+            raise exceptions.ParseError(f"JSON body: {bad.path or 'the body'} {bad.problem}.")
+        return data
+
+
 class BoundedUploadHandler(FileUploadHandler):
     """First of FILE_UPLOAD_HANDLERS: refuses a multipart body over TRACKREPLAY_UPLOAD_MAX_BYTES by its
     Content-Length, and every uploaded file passing that size while it streams in (Django would otherwise

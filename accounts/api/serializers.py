@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from trackreplay.api import ScopedModelSerializer
+from trackreplay.api import ScopedModelSerializer, StorableModelSerializer
 
 from ..models import Membership, PersonalToken, Project
 
@@ -29,7 +29,7 @@ class UserSerializer(serializers.ModelSerializer):
         return obj.email if obj.pk in visible else None
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StorableModelSerializer):
     role = serializers.SerializerMethodField(help_text="The caller's role in the project.")
 
     class Meta:
@@ -93,7 +93,7 @@ class MembershipSerializer(ScopedModelSerializer):
         pass  # the member is resolved by accounts.members; the rest has no model-level rules
 
 
-class PersonalTokenSerializer(serializers.ModelSerializer):
+class PersonalTokenSerializer(StorableModelSerializer):
     token = serializers.CharField(read_only=True, help_text="The token itself; shown only in the create response.")
 
     class Meta:

@@ -25,6 +25,8 @@ from sdk_bridge.ingest import parse_batch, store_batch, store_proxy_report
 from trackreplay.stored_files import atomic_files, save_file
 from trackreplay.upload_http import ingest_limits, read_request
 from trackreplay.uploads import make_limits, parse_json
+from trackreplay.api_support import count, ms_time, row_id
+from sdk_bridge.api.views import BatchDoc, ProxyReportDoc
 
 from ..lifecycle import RunConflict, bundle, fail_run, finish_run, heartbeat, record_steps, start_run
 from ..models import Platform, Run, RunMode, RunScreenshot
@@ -67,7 +69,7 @@ class Heartbeat(Strict):
     hostname = serializers.CharField(max_length=255, allow_blank=True, help_text="The agent's host name.")
     version = serializers.CharField(max_length=40, allow_blank=True, help_text="The agent's version.")
     devices = DeviceReport(many=True, help_text="Every device the agent drives now.")
-    running = serializers.ListField(child=serializers.IntegerField(), help_text="Runs the agent is executing now.")
+    running = serializers.ListField(child=row_id(), help_text="Runs the agent is executing now.")
 
 
 def iso_time(value):
@@ -81,7 +83,7 @@ def iso_time(value):
 
 
 class StepResult(Strict):
-    index = serializers.IntegerField(min_value=1, help_text="1-based step number in the flow.")
+    index = count(min_value=1, help_text="1-based step number in the flow.")
     action = serializers.CharField(max_length=100, help_text="The flow action, e.g. 'tap'.")
     label = serializers.CharField(max_length=500, allow_blank=True, help_text="What the step does, for people.")
     outcome = serializers.ChoiceField(choices=["passed", "failed", "skipped", "running"],
@@ -93,23 +95,23 @@ class StepResult(Strict):
     error = serializers.CharField(allow_blank=True, max_length=5000, help_text="Why the step failed or was skipped.")
     screenshot = serializers.CharField(allow_null=True, max_length=300,
                                        help_text="The screenshot's name in the run folder, uploaded separately.")
-    line = serializers.IntegerField(allow_null=True, required=False, help_text="The step's line in its flow file.")
-    attempts = serializers.IntegerField(min_value=0, required=False, default=0, help_text="Tries made (retry + 1 at most).")
+    line = count(allow_null=True, required=False, help_text="The step's line in its flow file.")
+    attempts = count(required=False, default=0, help_text="Tries made (retry + 1 at most).")
 
 
 class Steps(Strict):
     steps = StepResult(many=True, help_text="Step results; a step sent again replaces itself.")
-    step_count = serializers.IntegerField(min_value=0, required=False, help_text="Steps in the flow.")
+    step_count = count(required=False, help_text="Steps in the flow.")
 
 
 class LogLine(Strict):
-    at = serializers.IntegerField(help_text="ms since the epoch.")
+    at = ms_time(help_text="ms since the epoch.")
     level = serializers.CharField(max_length=40, help_text="e.g. 'log', 'error', 'pageerror'.")
     text = serializers.CharField(max_length=5000, allow_blank=True, help_text="The message.")
 
 
 class Logs(Strict):
-    start = serializers.IntegerField(min_value=0, help_text="Index of the first line in the run's log; a batch "
+    start = count(help_text="Index of the first line in the run's log; a batch "
                                                             "sent again lands on the same lines.")
     lines = LogLine(many=True, help_text="The device's log lines, in order.")
 
@@ -119,7 +121,7 @@ class Finish(Strict):
                                       help_text="passed: every non-optional step passed; error: the run broke.")
     error = serializers.CharField(allow_blank=True, max_length=5000, help_text="Why it did not pass.")
     steps = StepResult(many=True, help_text="The final timeline.")
-    step_count = serializers.IntegerField(min_value=0, help_text="Steps in the flow.")
+    step_count = count(help_text="Steps in the flow.")
     logs = LogLine(many=True, required=False, help_text="The device's log lines during the run.")
 
 
@@ -260,7 +262,7 @@ class ScreenshotView(AgentView):
 class EventsView(AgentView):
     """A batch of captured events (the ingestion batch format); a batch id already stored stores nothing."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    @extend_schema(request=BatchDoc, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         run = self.run(pk)
         limits = ingest_limits()
@@ -287,7 +289,7 @@ class RecordingView(AgentView):
 class ProxyReportView(AgentView):
     """What the run's proxy served, missed and passed through; sets the record's health flags."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=ProxyReportDoc, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         run = self.run(pk)
         flags = store_proxy_report(run, self.json_body())

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from accounts.models import Project
 from accounts.scoping import caller_roles
 from trackreplay.api import ScopedModelViewSet, ScopedReadOnlyViewSet
-from trackreplay.api_support import human_caller
+from trackreplay.api_support import human_caller, row_id
 from trackreplay.upload_http import upload_limits
 from trackreplay.uploads import read_file
 
@@ -30,14 +30,14 @@ from .serializers import (
 
 
 class HarImportRequest(serializers.Serializer):
-    project = serializers.IntegerField(help_text="The project the new mock record belongs to.")
+    project = row_id(help_text="The project the new mock record belongs to.")
     file = serializers.FileField(help_text="A HAR 1.2 file or a mitmproxy flow file, gzipped or not; bounded by "
                                             "the TRACKREPLAY_UPLOAD_MAX_* settings (413 or 400 naming the limit).")
     name = serializers.CharField(required=False, help_text="Name of the new mock record (default: the file name).")
 
 
 class CheckLiveRequest(serializers.Serializer):
-    capture = serializers.IntegerField(required=False, allow_null=True,
+    capture = row_id(required=False, allow_null=True,
                                        help_text="A mock record of a capture run to read the live answers from, "
                                                  "instead of calling the API.")
 

@@ -10,7 +10,7 @@ from scenarios.models import Scenario
 from scenarios.repair import ACTIONS
 from test_records.models import TestRecord
 from trackreplay.api import ScopedReadOnlyViewSet
-from trackreplay.api_support import human_caller
+from trackreplay.api_support import human_caller, row_id
 
 from ..models import Anomaly, Report
 from ..repair import RepairError, repair_anomaly
@@ -21,11 +21,11 @@ WRITE_ROLES = ("admin", "qa")
 
 
 class VerifyRequest(serializers.Serializer):
-    test_record = serializers.IntegerField(help_text="The test record to verify.")
-    scenario = serializers.IntegerField(help_text="The scenario whose current version (merged with the project's "
-                                                  "global scenario) is verified against.")
-    baseline_record = serializers.IntegerField(required=False, allow_null=True,
-                                               help_text="A known-good recording to diff the record with, value by value.")
+    test_record = row_id(help_text="The test record to verify.")
+    scenario = row_id(help_text="The scenario whose current version (merged with the project's "
+                                "global scenario) is verified against.")
+    baseline_record = row_id(required=False, allow_null=True,
+                             help_text="A known-good recording to diff the record with, value by value.")
 
 
 class RepairRequest(serializers.Serializer):
@@ -36,8 +36,8 @@ class RepairRequest(serializers.Serializer):
 
 
 class RepairResponse(serializers.Serializer):
-    report = serializers.IntegerField(help_text="The new report of the same test record.")
-    version = serializers.IntegerField(help_text="The new scenario version holding the repaired rule.")
+    report = row_id(help_text="The new report of the same test record.")
+    version = row_id(help_text="The new scenario version holding the repaired rule.")
     change = serializers.CharField(help_text="What changed.")
 
 

@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
-from trackreplay.api_support import human_caller
+from trackreplay.api_support import human_caller, row_id
 
 from test_records.models import TestRecord
 
@@ -15,7 +15,7 @@ from .serializers import RuleSerializer, ScenarioSerializer, ScenarioVersionSeri
 
 
 class InferRequest(serializers.Serializer):
-    test_records = serializers.ListField(child=serializers.IntegerField(), min_length=1,
+    test_records = serializers.ListField(child=row_id(), min_length=1,
                                          help_text="Known-good test records of the scenario's project to learn from.")
 
 

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role, hash_token
 from trackreplay.api import ScopedModelSerializer, ScopedModelViewSet
+from trackreplay.api_support import count
 
 from trackreplay.upload_http import drain, ingest_limits, read_request, upload_limits
 from trackreplay.uploads import parse_json
@@ -46,10 +47,28 @@ class HasRunToken(permissions.BasePermission):
 
 BatchDoc = inline_serializer("IngestBatchRequest", {
     "batch_id": serializers.CharField(help_text="Client-chosen id; posting the same batch again stores nothing."),
-    "device_event_count": serializers.IntegerField(required=False, allow_null=True,
+    "device_event_count": count(required=False, allow_null=True,
                                                    help_text="Events the device has sent so far in this run."),
     "events": serializers.ListField(child=serializers.DictField(), help_text=(
         "Canonical events in client order: {event, properties, time (ms), distinct_id, step, sdk, raw}.")),
+})
+ProxyReportDoc = inline_serializer("ProxyReport", {
+    "mode": serializers.CharField(required=False, allow_blank=True, help_text="record, replay or capture."),
+    "served": serializers.IntegerField(required=False, help_text="Exchanges answered from the mock record."),
+    "global": serializers.IntegerField(required=False, help_text="Requests answered by global mocks."),
+    "misses": serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="Requests nothing matched (the first 200 are kept)."),
+    "tracking_requests": serializers.IntegerField(required=False, help_text="Tracking requests seen."),
+    "events": serializers.IntegerField(required=False, help_text="Tracking events decoded from them."),
+    "decode_errors": serializers.ListField(child=serializers.CharField(), required=False,
+                                           help_text="Why tracking requests could not be decoded (first 200)."),
+    "recorded": serializers.IntegerField(required=False, help_text="Exchanges recorded (record mode)."),
+    "scope": serializers.CharField(required=False, help_text="Which requests were recorded or replayed."),
+    "passed_through": serializers.IntegerField(required=False, help_text="Requests passed to the real API."),
+    "passed_through_urls": serializers.ListField(child=serializers.CharField(), required=False,
+                                                 help_text="Their URLs (first 200)."),
+    "uplink_failures": serializers.ListField(child=serializers.JSONField(), required=False,
+                                             help_text="Forwarded tracking requests the real backend refused."),
 })
 BatchResult = inline_serializer("IngestBatchResult", {
     "batch_id": serializers.CharField(), "stored": serializers.IntegerField(),
@@ -90,8 +109,8 @@ class ProxyReportView(APIView):
     authentication_classes = [RunTokenAuthentication]
     permission_classes = [HasRunToken]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc),
-                                                           413: OpenApiResponse(ErrorDoc)})
+    @extend_schema(request=ProxyReportDoc, responses={200: OpenApiTypes.OBJECT, 400: OpenApiResponse(ErrorDoc),
+                                                      413: OpenApiResponse(ErrorDoc)})
     def post(self, request):
         limits = ingest_limits()
         flags = store_proxy_report(request.auth.run, parse_json(read_request(request, limits), limits))

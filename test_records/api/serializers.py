@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
+from trackreplay.values import time_problem
 
 from ..models import Event, HealthFlag, TestRecord
 
@@ -31,4 +32,10 @@ class EventSerializer(ScopedModelSerializer):
     def validate_properties(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+    def validate_client_time(self, value):
+        problem = None if value is None else time_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value

@@ -14,8 +14,20 @@ from mock_records.models import MockRecord
 from mock_records.scope import MockScope, ScopeError
 from scenarios.models import Scenario
 from test_records.models import TestRecord
+from trackreplay.values import instance_problems
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class StorableValues:
+    """Values no column can store (NUL, lone surrogates, integers past the column's range, NaN or Infinity in
+    JSON fields, which Django's form JSONField accepts) are form errors on their field, not a 500 at save()."""
+
+    def _post_clean(self):
+        super()._post_clean()
+        for name, problem in instance_problems(self.instance, fields=set(self.cleaned_data)).items():
+            if name in self.fields and name not in self.errors:
+                self.add_error(name, problem)
 
 
 class ProjectConstraints:
@@ -33,7 +45,7 @@ def _labels(text: str) -> list[str]:
     return [label.strip() for label in text.split(",") if label.strip()]
 
 
-class ScriptForm(ProjectConstraints, forms.ModelForm):
+class ScriptForm(StorableValues, ProjectConstraints, forms.ModelForm):
     class Meta:
         model = Script
         fields = ["name", "path", "platform", "source", "description"]
@@ -45,7 +57,7 @@ class ScriptForm(ProjectConstraints, forms.ModelForm):
         labels = {"path": "File name", "source": "Flow"}
 
 
-class TaskForm(forms.ModelForm):
+class TaskForm(StorableValues, forms.ModelForm):
     env_text = forms.CharField(
         label="Variables", required=False, widget=forms.Textarea(attrs={"rows": 4, "class": "code"}),
         help_text="One NAME=value a line; they override the flow's env: (e.g. KEYWORD=green tea).")
@@ -109,7 +121,7 @@ class TaskForm(forms.ModelForm):
         return task
 
 
-class DeviceForm(forms.ModelForm):
+class DeviceForm(StorableValues, forms.ModelForm):
     labels_text = forms.CharField(label="Labels", required=False,
                                   help_text="Comma-separated; tasks pick devices by them (e.g. local, cn).")
 
@@ -130,7 +142,7 @@ class DeviceForm(forms.ModelForm):
         return device
 
 
-class AgentForm(ProjectConstraints, forms.ModelForm):
+class AgentForm(StorableValues, ProjectConstraints, forms.ModelForm):
     class Meta:
         model = Agent
         fields = ["name"]
@@ -138,7 +150,7 @@ class AgentForm(ProjectConstraints, forms.ModelForm):
                               "`trackreplay agent --url … --token …` on the machine."}
 
 
-class TaskGroupForm(ProjectConstraints, forms.ModelForm):
+class TaskGroupForm(StorableValues, ProjectConstraints, forms.ModelForm):
     class Meta:
         model = TaskGroup
         fields = ["name", "tasks", "cron", "time_zone", "enabled"]

@@ -14,11 +14,16 @@ from django.urls import reverse
 from accounts.scoping import project_of
 from trackreplay.upload_http import bounded_formfield
 
+from .automation_forms import StorableValues
 from .views import _context, _editor_project, _page_or_404
 
 
+class StorableModelForm(StorableValues, forms.ModelForm):
+    pass
+
+
 def form_for(page, data=None, instance=None):
-    form_class = page.form or forms.modelform_factory(page.model, fields=list(page.editable),
+    form_class = page.form or forms.modelform_factory(page.model, form=StorableModelForm, fields=list(page.editable),
                                                       formfield_callback=bounded_formfield)
     return form_class(data=data, instance=instance)
 

@@ -19,6 +19,7 @@ from scenarios.models import HistoryError, Rule, Scenario, Strength
 from test_records.models import TestRecord
 from trackreplay.upload_http import api_limits
 from trackreplay.uploads import UploadRefused, parse_json
+from trackreplay.values import INT64_MAX, first_bad_value
 
 from .views import CAN_EDIT, _context, _editor_project, _member_project
 
@@ -59,6 +60,10 @@ def edit_rule(request, project_slug, pk, rule_pk):
         problem = exc.reason if exc.limit else f"parameters are not valid JSON ({exc.reason})"
         messages.error(request, f"Not saved: {problem}.")
         return _back(project, scenario)
+    bad = first_bad_value(params, "parameters")
+    if bad is not None:
+        messages.error(request, f"Not saved: {bad}.")
+        return _back(project, scenario)
     enabled = request.POST.get("enabled") == "on"
     strength = request.POST.get("strength", rule.strength)
     if strength not in Strength.values:
@@ -92,7 +97,7 @@ def edit_rule(request, project_slug, pk, rule_pk):
 def infer(request, project_slug, pk):
     project, _ = _editor_project(request, project_slug)
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
-    ids = [int(i) for i in request.POST.getlist("records") if i.isdigit()]
+    ids = [int(i) for i in request.POST.getlist("records") if i.isdigit() and int(i) <= INT64_MAX]
     records = list(TestRecord.objects.filter(project=project, pk__in=ids))
     records = [r for r in records if r.events.exists()]
     if not records:
