@@ -56,13 +56,18 @@ def matching_devices(run: Run):
     return [device for device in devices.order_by("last_seen_at", "pk") if wanted <= set(device.labels or [])]
 
 
+def run_time_limits(time_cap: int) -> tuple[int, int]:
+    """(soft, hard) Celery time limits of a run message: past the run's time cap plus a margin the agent's worker
+    gets SoftTimeLimitExceeded (the flow stops, the capture is kept), and later its process is killed."""
+    return time_cap + 120, time_cap + 180
+
+
 def send_to_agent(run_id: int, agent_id: int, time_cap: int) -> None:
-    """Ids only; the agent fetches the rest. Past the run's time cap plus a margin the agent's worker gets
-    SoftTimeLimitExceeded (the flow stops, the capture is kept), and later its process is killed."""
+    """Ids only; the agent fetches the rest."""
     from trackreplay.celery import agent_queue, app
 
-    app.send_task(EXECUTE_TASK, args=[run_id], queue=agent_queue(agent_id), soft_time_limit=time_cap + 120,
-                  time_limit=time_cap + 180)
+    soft, hard = run_time_limits(time_cap)
+    app.send_task(EXECUTE_TASK, args=[run_id], queue=agent_queue(agent_id), soft_time_limit=soft, time_limit=hard)
 
 
 def dispatch_queued(project_id: int | None = None) -> list[Run]:

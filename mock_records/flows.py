@@ -57,7 +57,7 @@ def read_flows(data: bytes, name: str = "flow file", limits=None) -> list[Exchan
 
         raise UploadRefused(f"{name}: flow {index + 1} nests deeper than the flow reader can follow",
                             limits.depth if limits is not None else None) from None
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:  # OverflowError: times outside the calendar
         from trackreplay.uploads import UploadRefused
 
         if isinstance(exc, UploadRefused):

@@ -33,6 +33,11 @@ def queue_live_check(record: MockRecord, *, capture: MockRecord | None = None, u
 
 @shared_task(name="mock_records.tasks.check_watched", ignore_result=True, time_limit=600)
 def check_watched() -> None:
-    """Daily (Celery beat): queue a live check for every mock record that watches its API."""
-    for record in MockRecord.objects.filter(watch_api=True):
+    """Daily (Celery beat): queue a live check for every mock record that watches its API, except those with a
+    check still queued or running (so the message delivered again after its worker died queues no second
+    round of requests to the real API)."""
+    from .models import LiveCheckStatus
+
+    pending = LiveCheck.objects.filter(status__in=[LiveCheckStatus.QUEUED, LiveCheckStatus.RUNNING], capture=None)
+    for record in MockRecord.objects.filter(watch_api=True).exclude(pk__in=pending.values("mock_record")):
         queue_live_check(record)

@@ -48,7 +48,8 @@ class RuleAdmin(NoBulkDelete, admin.ModelAdmin):
 
 @admin.register(ScenarioVersion)
 class ScenarioVersionAdmin(NoBulkDelete, admin.ModelAdmin):
-    """A version that is not current is read-only; one a report was verified against cannot be deleted."""
+    """A version that is not current is read-only and cannot be deleted, nor one a report was verified
+    against."""
 
     list_display = ("__str__", "note", "created_at")
     raw_id_fields = ("scenario", "created_by")
@@ -57,7 +58,8 @@ class ScenarioVersionAdmin(NoBulkDelete, admin.ModelAdmin):
         return super().has_change_permission(request, obj) and (obj is None or obj.is_current)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and (obj is None or not obj.has_reports)
+        return super().has_delete_permission(request, obj) and (obj is None or (obj.is_current
+                                                                                and not obj.has_reports))
 
 
 register_app("scenarios")

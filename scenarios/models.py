@@ -111,12 +111,14 @@ class ScenarioVersionQuerySet(models.QuerySet):
         for version in self.filter(models.Q(reports__isnull=False) | models.Q(global_reports__isnull=False)
                                    ).distinct()[:1]:
             raise HistoryError(version.referenced_message(), version.pk)
+        for version in self.exclude(scenario__current_version=models.F("pk"))[:1]:
+            raise HistoryError(version.history_message(), version.pk)
         return super().delete()
 
 
 class ScenarioVersion(models.Model):
     """A numbered snapshot of a scenario's rules. Repairs and edits create a new version; one that is no longer
-    current is not edited, and one a report was verified against is not deleted."""
+    current is neither edited nor deleted, and one a report was verified against is not deleted."""
 
     objects = ScenarioVersionQuerySet.as_manager()
 
@@ -156,9 +158,16 @@ class ScenarioVersion(models.Model):
                                f"current version): it cannot be changed", self.pk)
         super().save(*args, **kwargs)
 
+    def history_message(self) -> str:
+        return (f"version {self.number} of scenario '{self.scenario.name}' is history (not the current "
+                f"version): it cannot be deleted")
+
     def delete(self, *args, **kwargs):
+        # Deleting a whole scenario that no report uses still takes its versions along (Django's cascade).
         if self.has_reports:
             raise HistoryError(self.referenced_message(), self.pk)
+        if not self.is_current:
+            raise HistoryError(self.history_message(), self.pk)
         return super().delete(*args, **kwargs)
 
     def copy_of(self, rule: Rule) -> Rule:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Model
 from rest_framework import exceptions, serializers, viewsets
 
 from accounts.models import Membership, Project
 from accounts.scoping import agent_scope, caller_roles, project_of, project_path, scope
 
-from .api_support import model_clean_errors
+from .api_support import BoundedJSONField, model_clean_errors
 from .values import instance_problems
 
 
@@ -32,7 +33,12 @@ def storable_errors(model, attrs) -> dict:
     return {name: [problem] for name, problem in problems.items()}
 
 
+# Model JSON fields are read like every JSON body, also when they come as form or multipart text.
+JSON_FIELD_MAPPING = {**serializers.ModelSerializer.serializer_field_mapping, models.JSONField: BoundedJSONField}
+
+
 class StorableModelSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = JSON_FIELD_MAPPING
     """A ModelSerializer whose values are checked against their columns (for the few that are not scoped)."""
 
     def validate(self, attrs):
@@ -45,6 +51,8 @@ class StorableModelSerializer(serializers.ModelSerializer):
 
 class ScopedModelSerializer(serializers.ModelSerializer):
     """ModelSerializer that keeps every write inside one project the caller may change."""
+
+    serializer_field_mapping = JSON_FIELD_MAPPING
 
     def get_fields(self):
         fields = super().get_fields()

@@ -68,3 +68,26 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+class BoundedJSONField(serializers.JSONField):
+    """DRF's JSONField, but JSON text (a form or multipart field) is parsed like every body: bounded in size
+    and nesting (DRF's own json.loads lets a deeply nested text reach Python's recursion limit: a 500) and
+    refusing NaN, Infinity and lone surrogates; values no column can store are refused with their path."""
+
+    def to_internal_value(self, data):
+        from .upload_http import api_limits, read_json_text
+        from .uploads import UploadRefused
+        from .values import first_bad_value
+
+        if self.binary or getattr(data, "is_json_string", False):
+            raw = data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogatepass")
+            try:
+                data = read_json_text(raw, api_limits(), what=self.field_name or "value")
+            except UploadRefused as exc:
+                raise serializers.ValidationError(exc.reason) from None
+        else:
+            data = super().to_internal_value(data)
+        bad = first_bad_value(data, self.field_name or "")
+        if bad is not None:
+            raise serializers.ValidationError(f"{bad.path or 'the value'} {bad.problem}")
+        return data
+

@@ -4,6 +4,8 @@ naming the limit's setting)."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
@@ -33,6 +35,42 @@ def api_limits() -> UploadLimits:
     """JSON bodies of the REST API (DATA_UPLOAD_MAX_MEMORY_SIZE is the same number)."""
     return make_limits("TRACKREPLAY_API_MAX_BODY_BYTES", "TRACKREPLAY_API_MAX_BODY_BYTES",
                        "TRACKREPLAY_UPLOAD_MAX_DEPTH", "TRACKREPLAY_UPLOAD_MAX_ENTRIES", _setting)
+
+
+_LONG_INTEGER = re.compile(rb"\d{20,}")  # 2**64 has 20 digits: orjson reads such integers as floats
+
+
+class BadJSONValue(UploadRefused):
+    """Well-formed JSON holding a value no column can store; the reason names its path."""
+
+
+def read_json_text(data: bytes, limits: UploadLimits, *, what: str = "body"):
+    """JSON a person or a client sent (bodies, form fields, editor text), bounded like every upload, with the
+    value as written: integers past 64 bits stay integers (the value check then refuses them by path rather
+    than orjson turning them into floats silently), and text the strict parser refuses only for a value
+    (a lone surrogate, NaN, 1e400) is refused naming that value's path."""
+    import json
+
+    from .values import first_bad_value
+
+    try:
+        value = parse_json(data, limits, what=what)
+    except UploadRefused as exc:
+        if exc.limit is not None:
+            raise
+        try:  # nesting is within the limit (checked before the strict parse failed): no deep recursion
+            lenient = json.loads(data)
+        except (ValueError, RecursionError):
+            raise exc from None
+        bad = first_bad_value(lenient, max_depth=limits.depth.value + 1)
+        if bad is None:
+            raise exc from None
+        refusal = BadJSONValue(f"{what}.{bad.path}: {bad.problem}" if bad.path else f"{what}: {bad.problem}")
+        refusal.bad = bad
+        raise refusal from None
+    if _LONG_INTEGER.search(data):
+        value = json.loads(data)
+    return value
 
 
 def content_length(request) -> int | None:
@@ -95,7 +133,9 @@ class BoundedJSONParser(parsers.JSONParser):
         if not data.strip():
             raise exceptions.ParseError("JSON parse error - the body is empty")
         try:
-            return parse_json(data, limits)
+            return read_json_text(data, limits)
+        except BadJSONValue as exc:  # worded as StorableJSONParser words the values it refuses
+            raise exceptions.ParseError(f"JSON body: {exc.bad.path or 'the body'} {exc.bad.problem}.") from None
         except UploadRefused as exc:
             if exc.limit is not None:
                 raise
@@ -104,20 +144,20 @@ class BoundedJSONParser(parsers.JSONParser):
 
 class StorableJSONParser(BoundedJSONParser):
     """The bounded JSON parser (read and parsed within the upload limits), then trackreplay.values' check: a body
-    holding a value no database column can store (NUL, a lone surrogate, an integer past 64 bits, nesting
-    past the ingestion depth) is refused here with its path, before any serializer echoes it back in an
+    holding a value no database column can store (NUL, a lone surrogate, an integer past 64 bits) is refused
+    here with its path, before any serializer echoes it back in an
     error message that could not itself be encoded."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        from django.conf import settings
-
         from .values import first_bad_value
 
         data = super().parse(stream, media_type, parser_context)
-        bad = first_bad_value(data, max_depth=settings.TRACKREPLAY_INGEST_MAX_DEPTH)
+        # Nesting was bounded while parsing (TRACKREPLAY_UPLOAD_MAX_DEPTH, named in its refusal): one limit only.
+        bad = first_bad_value(data, max_depth=api_limits().depth.value + 1)
         if bad is not None:
             raise exceptions.ParseError(f"JSON body: {bad.path or 'the body'} {bad.problem}.")
         return data
+
 
 
 class BoundedUploadHandler(FileUploadHandler):

@@ -44,21 +44,16 @@ class ProjectSerializer(StorableModelSerializer):
 
 
 class MembershipSerializer(ScopedModelSerializer):
-    """A member by username (someone who already shares a project with the caller) or, for anyone else, by
-    e-mail address (accounts/members.py says why the answer to that never tells whether the account exists)."""
+    """A member by username: someone who already shares a project with the caller (accounts/members.py)."""
 
     user = serializers.CharField(
         required=False, max_length=150,
-        help_text="Username of the member. On create, only people who already share a project with you; add "
-                  "anyone else by email.")
-    email = serializers.CharField(
-        write_only=True, required=False, max_length=254,
-        help_text="Create only: add the account with this exact e-mail address. The answer is 202 and the same "
-                  "whether such an account exists or not.")
+        help_text="Username of the member. On create, only people who already share a project with you (a site "
+                  "administrator may add anyone).")
 
     class Meta:
         model = Membership
-        fields = ["id", "project", "user", "email", "role", "created_at"]
+        fields = ["id", "project", "user", "role", "created_at"]
         validators = []  # one membership per person: accounts.members checks it once the person is known
 
     def to_internal_value(self, data):
@@ -74,14 +69,13 @@ class MembershipSerializer(ScopedModelSerializer):
         return data
 
     def validate(self, attrs):
-        who = {name: attrs.pop(name) for name in ("user", "email") if name in attrs}
+        who = {name: attrs.pop(name) for name in ("user",) if name in attrs}
         if self.instance is not None:
             if who:
                 raise serializers.ValidationError({name: ["A membership's member cannot change; remove it and add "
                                                           "the other person."] for name in who})
-        elif len(who) != 1:
-            raise serializers.ValidationError({"user": ["Give either user (a username) or email, not both."
-                                                        if who else "Give user (a username) or email."]})
+        elif not who:
+            raise serializers.ValidationError({"user": ["Give user: the username of the person to add."]})
         attrs = super().validate(attrs)  # project, role of the caller there: non-admins stop here with 403
         attrs.update(who)
         return attrs

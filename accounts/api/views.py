@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from trackreplay.api import ScopedModelViewSet, ScopedReadOnlyViewSet
 
-from ..members import MemberError, add_by_email, add_by_username, by_email_answer
+from ..members import MemberError, add_by_username
 from ..models import Membership, PersonalToken, Project, Role
 from ..scoping import AgentPrincipal, caller_roles
 from .serializers import MembershipSerializer, PersonalTokenSerializer, ProjectSerializer, UserSerializer
@@ -31,9 +31,8 @@ class ProjectViewSet(ScopedModelViewSet):
 
 
 class MembershipViewSet(ScopedModelViewSet):
-    """Who belongs to which of the caller's projects; only project admins change memberships. Add someone who
-    already shares a project with you by username (201), anyone else by e-mail address (202, the same answer
-    whether the account exists or not)."""
+    """Who belongs to which of the caller's projects; only project admins change memberships, adding people who
+    already share a project with them by username (a site administrator may add anyone)."""
 
     queryset = Membership.objects.select_related("user", "project")
     serializer_class = MembershipSerializer
@@ -46,10 +45,6 @@ class MembershipViewSet(ScopedModelViewSet):
         data = serializer.validated_data
         project, role = data["project"], data.get("role", Role.QA)
         try:
-            if "email" in data:
-                add_by_email(project, data["email"], role)
-                return Response({"detail": by_email_answer(data["email"].strip(), project, role)},
-                                status=status.HTTP_202_ACCEPTED)
             membership = add_by_username(project, request.user, data["user"], role)
         except MemberError as exc:
             raise exceptions.ValidationError({exc.field: [str(exc)]}) from None

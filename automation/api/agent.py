@@ -32,6 +32,7 @@ from ..lifecycle import RunConflict, bundle, fail_run, finish_run, heartbeat, re
 from ..models import Platform, Run, RunMode, RunScreenshot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_STEP = 2**31 - 1  # a step number must fit the screenshot's column (PostgreSQL integer)
 
 
 class IsAgent(permissions.BasePermission):
@@ -238,6 +239,9 @@ class ScreenshotView(AgentView):
     @extend_schema(request={"image/png": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, pk: int, step: int):
         run = self.run(pk)
+        if not 1 <= step <= MAX_STEP:
+            return Response({"error": f"step {step} is outside 1..{MAX_STEP}", "field": "step"},
+                            status=status.HTTP_400_BAD_REQUEST)
         size = "TRACKREPLAY_SCREENSHOT_MAX_BYTES"
         body = read_request(request, make_limits(size, size, "TRACKREPLAY_UPLOAD_MAX_DEPTH",
                                                  "TRACKREPLAY_UPLOAD_MAX_ENTRIES", lambda name: getattr(settings, name)),

@@ -83,9 +83,10 @@ DETAIL_ACTIONS = {
     ("runs", "tokens"), ("runs", "revoke_token"),
 }
 CRUD = {"list", "create", "retrieve", "update", "partial_update", "destroy"}
-# Routes whose objects belong to the caller rather than to a project role (anyone manages their own tokens,
-# anyone may start a project): the role half of the walk does not apply, the other-project half does.
-OWNED_BY_CALLER = {"tokens", "projects", "users"}
+# Operations open to every signed-in person whatever their role (their own tokens, the users they share a
+# project with, starting a project of their own): the role half of the walk does not apply to them, the
+# other-project half does.
+OWNED_BY_CALLER = {("tokens", None), ("users", None), ("projects", "create")}
 AGENT_ROUTES = {"agent/heartbeat", "agent/runs/<int:pk>/start", "agent/runs/<int:pk>/mock.har",
                 "agent/runs/<int:pk>/steps", "agent/runs/<int:pk>/screenshots/<int:step>",
                 "agent/runs/<int:pk>/events", "agent/runs/<int:pk>/recording", "agent/runs/<int:pk>/proxy-report",
@@ -188,7 +189,7 @@ def test_roles_that_may_not_write_change_nothing_in_their_own_project(role, proj
     failures, tried = [], 0
     for kind, route, method, action in OPERATIONS:
         prefix = _prefix(route)
-        if kind != "viewset" or method in SAFE or prefix in OWNED_BY_CALLER:
+        if kind != "viewset" or method in SAFE or {(prefix, None), (prefix, action)} & OWNED_BY_CALLER:
             continue
         if role in VIEWSETS[prefix].write_roles:
             continue

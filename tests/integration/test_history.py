@@ -121,6 +121,19 @@ def test_a_version_that_is_not_current_cannot_be_edited_and_one_with_reports_can
     ScenarioVersion.objects.filter(pk=v2.pk).update(note="fine too")
 
 
+def test_a_version_that_is_not_current_cannot_be_deleted_even_without_reports(project_a):
+    """Deleting a version would take its rules along by cascade, past Rule.delete: refused for history."""
+    scenario = f.ScenarioFactory(project=project_a, name="Cart")
+    v1 = scenario.current_version
+    Rule.objects.create(version=v1, kind="required", event="add_to_cart", property_path="sku")
+    newer(scenario)
+    for delete in (lambda: ScenarioVersion.objects.get(pk=v1.pk).delete(),
+                   lambda: ScenarioVersion.objects.filter(pk=v1.pk).delete()):
+        with pytest.raises(HistoryError, match="version 1 of scenario 'Cart' is history"):
+            delete()
+    assert Rule.objects.filter(version=v1).count() == 1
+
+
 # -- the REST API ------------------------------------------------------------------------------------------------
 
 def test_the_api_answers_409_naming_the_version_and_changes_nothing(verified, client_a):

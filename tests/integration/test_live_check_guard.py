@@ -171,3 +171,21 @@ def test_the_project_settings_and_the_exchange_form_carry_the_flags(project_a, m
     qa = Client()
     qa.force_login(make_member(project_a, Role.QA))
     assert qa.get(f"/p/{project_a.slug}/settings/").status_code == 404  # admins only
+
+
+@pytest.mark.django_db
+def test_the_daily_check_delivered_twice_queues_one_check_per_watched_record(project_a, django_capture_on_commit_callbacks, monkeypatch):
+    """check_watched is at least once: the same message handed out again after its worker died must not send a
+    second round of requests to the real API for records whose check is still queued or running."""
+    from mock_records import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.check_live_task, "delay", lambda check_id: sent.append(check_id))
+    watched = f.MockRecordFactory(project=project_a, watch_api=True)
+    f.MockRecordFactory(project=project_a, watch_api=False)
+    tasks.check_watched()
+    tasks.check_watched()  # delivered again
+    assert LiveCheck.objects.filter(mock_record=watched).count() == 1 and len(sent) == 1
+    LiveCheck.objects.filter(mock_record=watched).update(status="done")
+    tasks.check_watched()  # the next day's tick
+    assert LiveCheck.objects.filter(mock_record=watched).count() == 2

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from accounts.models import Project, Role
 from accounts.scoping import caller_roles
 from trackreplay.api import ScopedModelViewSet
-from trackreplay.api_support import human_caller, row_id
+from trackreplay.api_support import BoundedJSONField, human_caller, row_id
 
 from ..models import EventDefinition, Fault, FaultStatus, PropertyDefinition
 from ..plan_io import export_project_plan, import_plan
@@ -19,7 +19,7 @@ from .serializers import EventDefinitionSerializer, FaultSerializer, PropertyDef
 
 class PlanImportRequest(serializers.Serializer):
     project = row_id(help_text="The project whose tracking plan is imported into.")
-    plan = serializers.JSONField(help_text="The plan: {\"events\": [{\"name\", \"owner\", \"schema\"}]}, a list of "
+    plan = BoundedJSONField(help_text="The plan: {\"events\": [{\"name\", \"owner\", \"schema\"}]}, a list of "
                                            "JSON Schemas with titles, Iglu self-describing schemas, or Segment "
                                            "Protocols tracking-plan JSON.")
 

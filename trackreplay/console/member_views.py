@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.members import MemberError, add_by_email, add_by_username, by_email_answer, email_visible_ids
+from accounts.members import MemberError, add_by_username, email_visible_ids
 from accounts.models import Membership, Role
 
 from .views import _context, _editor_project, _member_project
@@ -38,18 +38,13 @@ def members(request, project_slug):
 def add_member(request, project_slug):
     project, _ = _editor_project(request, project_slug, ADMIN_ONLY)
     username = request.POST.get("username", "").strip()
-    email = request.POST.get("email", "").strip()
     role = request.POST.get("role", Role.QA)
-    if bool(username) == bool(email):
-        messages.error(request, "Not added: give either a username or an e-mail address.")
+    if not username:
+        messages.error(request, "Not added: give the username of the person to add.")
         return _back(project)
     try:
-        if email:
-            add_by_email(project, email, role)
-            messages.info(request, by_email_answer(email, project, role))
-        else:
-            membership = add_by_username(project, request.user, username, role)
-            messages.success(request, f"Added {membership.user} as {role}.")
+        membership = add_by_username(project, request.user, username, role)
+        messages.success(request, f"Added {membership.user} as {role}.")
     except MemberError as exc:
         messages.error(request, f"Not added: {exc}")
     return _back(project)

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_POST
 from scenarios.learning import infer_version
 from scenarios.models import HistoryError, Rule, Scenario, Strength
 from test_records.models import TestRecord
-from trackreplay.upload_http import api_limits
-from trackreplay.uploads import UploadRefused, parse_json
+from trackreplay.upload_http import BadJSONValue, api_limits, read_json_text
+from trackreplay.uploads import UploadRefused
 from trackreplay.values import INT64_MAX, first_bad_value
 
 from .views import CAN_EDIT, _context, _editor_project, _member_project
@@ -54,10 +54,11 @@ def edit_rule(request, project_slug, pk, rule_pk):
     scenario = get_object_or_404(Scenario, pk=pk, project=project)
     rule = get_object_or_404(Rule, pk=rule_pk, version=scenario.current_version_id)
     try:
-        params = (parse_json(request.POST.get("params", "").encode("utf-8", "surrogatepass"), api_limits(),
-                             what="parameters") if "params" in request.POST else rule.params)
+        params = (read_json_text(request.POST.get("params", "").encode("utf-8", "surrogatepass"), api_limits(),
+                                 what="parameters") if "params" in request.POST else rule.params)
     except UploadRefused as exc:
-        problem = exc.reason if exc.limit else f"parameters are not valid JSON ({exc.reason})"
+        problem = exc.reason if exc.limit or isinstance(exc, BadJSONValue) else \
+            f"parameters are not valid JSON ({exc.reason})"
         messages.error(request, f"Not saved: {problem}.")
         return _back(project, scenario)
     bad = first_bad_value(params, "parameters")
