@@ -13,7 +13,14 @@ PLAIN_HTML = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Err
 PLAIN_TEXT = "Server Error (500)\n"
 
 
+FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
 def is_local(request) -> bool:
+    """A loopback client that did not come through a proxy: behind a reverse proxy on the same machine every
+    request arrives from loopback, so a forwarded request is never local."""
+    if any(request.META.get(name) for name in FORWARDED):
+        return False
     try:
         return ipaddress.ip_address((request.META.get("REMOTE_ADDR") or "").split("%", 1)[0]).is_loopback
     except ValueError:

@@ -181,6 +181,14 @@ def test_a_developer_on_this_machine_gets_the_debug_page(debug_on, address):
     assert "local-variable-secret-value" in answer.content.decode()
 
 
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"])
+def test_a_request_through_a_reverse_proxy_on_this_machine_is_not_local(debug_on, header):
+    # Behind nginx on the same host every request comes from loopback: forwarded ones get the plain page.
+    answer = Client(REMOTE_ADDR="127.0.0.1", raise_request_exception=False).get(
+        "/boom/", HTTP_ACCEPT="text/html", **{header: "203.0.113.9"})
+    assert answer.status_code == 500 and "local-variable-secret-value" not in answer.content.decode()
+
+
 BOOM_IN_PRODUCTION = """
 import django; django.setup()
 from django.conf import settings

@@ -196,3 +196,20 @@ def test_viewers_and_strangers_cannot_issue_or_revoke_in_the_console(client, run
         assert client.post(f"{page}tokens/").status_code == 404
         assert client.post(f"{page}tokens/{token.pk}/revoke/").status_code == 404
     assert RunToken.objects.count() == 1 and RunToken.objects.get().revoked_at is None
+
+
+@pytest.mark.django_db
+def test_tokens_issued_before_expiry_existed_get_the_default_lifetime():
+    import importlib
+    from datetime import timedelta
+
+    from django.apps import apps
+
+    from automation.models import RunToken
+
+    migration = importlib.import_module("automation.migrations.0008_run_token_expiry")
+    token = RunToken.issue(run=f.RunFactory(status="running"), name="old")
+    RunToken.objects.filter(pk=token.pk).update(expires_at=None)
+    migration.expire_old_tokens(apps, None)
+    token.refresh_from_db()
+    assert token.expires_at == token.created_at + timedelta(days=1)
