@@ -6,6 +6,20 @@ from accounts.models import Role
 from .factories import MembershipFactory, ProjectFactory, UserFactory
 
 
+def _fast_password_hashing():
+    # Django's default PBKDF2 costs a third of a second per password on this machine, and the suite creates
+    # hundreds of users: the tests check who may sign in, not how hard a hash is to crack.
+    from django.conf import settings
+    from django.contrib.auth import hashers
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+
+
+_fast_password_hashing()
+
+
 @pytest.fixture
 def project_a(db):
     return ProjectFactory(name="Alpha", slug="alpha")

@@ -8,8 +8,8 @@ personal token (run token for /api/v1/ingest/, agent token for /api/v1/agent/). 
 seed object's (so updates and actions reach real validation) or generated.
 
 Deterministic: Hypothesis is derandomized and keeps no example database, so CI sees the same requests every
-time. TRACKREPLAY_FUZZ_EXAMPLES raises the examples per operation for a deeper run (the default, 3 per
-strategy, costs about a minute of CPU; 15 ran clean on PostgreSQL in 9 minutes on a shared machine)."""
+time. TRACKREPLAY_FUZZ_EXAMPLES raises the examples per operation for a deeper run (the default, 2 per
+strategy, costs about 40 s of CPU; 15 ran clean on PostgreSQL in 9 minutes on a shared machine)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from automation.models import AgentToken, RunToken
 
 from .. import factories as f
 
-EXAMPLES = int(os.environ.get("TRACKREPLAY_FUZZ_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("TRACKREPLAY_FUZZ_EXAMPLES", "2"))
 # e.g. TRACKREPLAY_FUZZ_GROUPS=scenarios,agent to fuzz only those resources (the first path segment).
 ONLY = {group for group in os.environ.get("TRACKREPLAY_FUZZ_GROUPS", "").split(",") if group}
 
