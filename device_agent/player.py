@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .drivers.base import Driver, DriverError
+from .drivers.base import DeviceGone, Driver, DriverError
 from .flows import Flow, Step
 
 DEFAULT_TIMEOUT = 10.0
+MAX_RECOVERIES = 2  # per step: a crash, an ANR or a dead UI server is put right and the step tried again
 LONG_PRESS_SECONDS = 0.8
 
 
@@ -83,7 +84,14 @@ class Player:
                 record["error"] = "not run: the run reached its time cap"
                 self._report(record)
                 continue
-            self._run_step(index, step, record)
+            try:
+                self._run_step(index, step, record)
+            except DeviceGone as exc:
+                failed_at = index
+                record.update(outcome="failed", error=str(exc), finished_at=now_iso())
+                timeline["error"] = f"device disconnected at step {index} ({record['label']}): {exc}"
+                self._report(record)
+                continue
             if record["outcome"] == "failed":
                 failed_at = index
                 timeline["error"] = timeline["error"] or f"step {index} ({record['label']}) failed: {record['error']}"
@@ -97,18 +105,25 @@ class Player:
             self.on_step(index)
         self._report(dict(record, outcome="running"))
         error = ""
-        for attempt in range(step.retry + 1):
-            record["attempts"] = attempt + 1
+        attempt = recoveries = 0
+        while attempt <= step.retry:
+            attempt += 1
+            record["attempts"] = attempt + recoveries
             try:
                 self.perform(step)
                 error = ""
                 break
+            except DeviceGone:
+                raise
             except (DriverError, StepFailed) as exc:
                 error = str(exc)
             except Exception as exc:  # the browser or device went away under us: the step failed, say how
                 error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             if self._out_of_time():
                 break
+            if recoveries < MAX_RECOVERIES and self._recovered(record):
+                recoveries += 1
+                attempt -= 1  # the step gets its tries again on the repaired device
         try:
             self.driver.wait_settled(quiet=self.settle_quiet, timeout=self._bounded(self.settle_timeout))
         except Exception:
@@ -128,6 +143,30 @@ class Player:
         else:
             record["outcome"], record["error"] = "failed", error
         self._report(record)
+
+    def _recovered(self, record: dict) -> bool:
+        """After a failed try: ask the driver what is wrong with the device (a crash, an ANR, a dead UI server)
+        and have it put right. The timeline says what was found and done. False when nothing was found or it
+        could not be put right (the step's own error stands)."""
+        try:
+            problem = self.driver.health(self.flow.app)
+        except DeviceGone:
+            raise
+        except Exception as exc:
+            problem = f"the device's health could not be read ({type(exc).__name__}: {exc})"
+            record.setdefault("notes", []).append(problem)
+            return False
+        if not problem:
+            return False
+        try:
+            done = self.driver.recover(self.flow.app, problem)
+        except DeviceGone:
+            raise
+        except Exception as exc:
+            record.setdefault("notes", []).append(f"{problem}; could not put it right: {exc}")
+            return False
+        record.setdefault("notes", []).append(f"{problem}; {done}; the step is tried again")
+        return True
 
     def _report(self, record: dict) -> None:
         if self.on_result is not None:

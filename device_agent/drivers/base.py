@@ -21,6 +21,10 @@ class NotFound(DriverError):
     pass
 
 
+class DeviceGone(DriverError):
+    """The device is no longer attached or reachable (unplugged, adb or WDA lost it): the run cannot go on."""
+
+
 class Driver(ABC):
     platform = ""
 
@@ -39,6 +43,18 @@ class Driver(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+    # health -----------------------------------------------------------------------------------------------------
+    def health(self, app: str) -> str | None:
+        """What keeps the app from taking steps now, in words for the timeline ('the app crashed: process 4101
+        is gone', 'the app is not responding', 'the UI server is dead'), or None. The player asks after a step
+        failed; a driver whose device cannot get into such a state keeps this answer."""
+        return None
+
+    def recover(self, app: str, problem: str) -> str:
+        """Put right what health() found (restart the app or the UI server, close the system dialog) and say
+        what was done; DriverError when it cannot. The player then tries the step again."""
+        raise DriverError(f"cannot recover from: {problem}")
 
     # proxy ------------------------------------------------------------------------------------------------
     @abstractmethod
