@@ -133,13 +133,15 @@ def bundle(run: Run) -> dict:
     scope = [part.strip() for part in task.mock_scope.split(",") if part.strip()]
     MockScope.parse(scope)  # validated on save; a bad row fails here with its reason, not on the device
     env = {str(k): str(v) for k, v in (task.env or {}).items()}
+    platform = run.device.platform if run.device else selector_platform(task)
     try:  # the flow as the agent will read it: an included flow may have changed since this one was saved
-        script.parse(env=env, app=task.app or None)
+        script.parse(env=env, app=task.app or None, platform=platform)
     except FlowError as exc:
         raise RunConflict(f"the flow cannot run: {exc}") from None
     payload = {
         "run": run.pk, "mode": run.mode, "task": task.name, "platform": run.device.platform if run.device else "",
-        "device": run.device_id, "flow": {"entry": script.path, "files": script.bundle()},
+        "device": run.device_id, "serial": run.device.serial if run.device else "",
+        "flow": {"entry": script.path, "files": script.bundle()},
         "app": task.app or None, "env": env, "scope": scope, "time_cap": task.time_cap,
     }
     if run.mode == RunMode.REPLAY:

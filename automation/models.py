@@ -179,13 +179,16 @@ class Script(ProjectScoped):
         sources[self.path] = self.source
         return sources
 
-    def parse(self, *, env: dict | None = None, app: str | None = None, to_run: bool = True):
-        """The flow as the agent will read it; FlowError (file, line, reason) when it cannot run. Saving
-        checks it with `to_run=False`: a flow only ever included needs no app of its own."""
+    def parse(self, *, env: dict | None = None, app: str | None = None, to_run: bool = True,
+              platform: str | None = None):
+        """The flow as the agent will read it on `platform` (default: the flow's own); FlowError (file, line,
+        reason) when it cannot run there. Saving checks it with `to_run=False`: a flow only ever included needs
+        no app of its own."""
         from device_agent.flows import parse_flow
 
         sources = self.bundle()
-        return parse_flow(self.source, file=self.path, env=env, app=app, sources=sources, require_app=to_run)
+        return parse_flow(self.source, file=self.path, env=env, app=app, sources=sources, require_app=to_run,
+                          platform=platform or self.platform or None)
 
     def dependents(self):
         """The project's other YAML flows that include or call this file (its name, or its saved name when it
@@ -276,6 +279,21 @@ class Task(ProjectScoped):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """A task runs its flow on its devices' platform: the flow must read there (a cross-platform flow needs
+        that platform's locators and app)."""
+        from device_agent.flows import FlowError
+
+        super().clean()
+        if self.script_id is None or self.script.is_python:
+            return
+        platform = (self.device_selector or {}).get("platform") or self.script.platform
+        env = {str(k): str(v) for k, v in (self.env or {}).items()} if isinstance(self.env, dict) else {}
+        try:
+            self.script.parse(env=env, app=self.app or None, platform=platform)
+        except FlowError as exc:
+            raise ValidationError({"script": f"the flow cannot run on {platform}: {exc}"}) from None
 
 
 class TaskGroup(ProjectScoped):

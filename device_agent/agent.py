@@ -1,8 +1,10 @@
 """`trackreplay agent`: the process on a machine with devices attached.
 
-    trackreplay agent --url URL --token TOKEN [--name NAME] [--browsers N] [--state-dir DIR]
+    trackreplay agent --url URL --token TOKEN [--name NAME] [--browsers N] [--android] [--ios]
+                      [--wda UDID=URL ...] [--proxy-host ADDRESS] [--ios-proxy-port PORT] [--state-dir DIR]
 
-It registers its host and devices (N local Chromium web devices) with heartbeats, then becomes a Celery
+It registers its host and devices (N local Chromium web devices, the Android phones adb lists, iPhones over USB
+or at WebDriverAgent URLs; see device_agent/devices.py) with heartbeats, then becomes a Celery
 worker of its own (the Celery app below; no Django) consuming only its agent's queue, where the platform
 sends runs by task name (`device_agent.execute_run`, the run id only). Everything else goes over the REST
 API with the agent token, through the on-disk outbox. A run's folder (flow files, events, screenshots,
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 from .client import Client, PlatformError
+from .devices import DeviceSet, busy_marker, parse_wda_pairs
 from .flows import FlowError, load_flow
 from .outbox import Outbox, Refused
 from .play import PlayOptions, play
@@ -35,32 +38,28 @@ EVENTS_BATCH = 1000
 
 class Agent:
     def __init__(self, url: str, token: str, *, name: str | None = None, browsers: int = 1,
-                 state_dir: Path | None = None, headed: bool = False):
+                 state_dir: Path | None = None, headed: bool = False, android: bool = False, ios: bool = False,
+                 wda_urls: dict[str, str] | None = None, proxy_host: str | None = None,
+                 ios_proxy_port: int = 8888):
         self.client = Client(url, token)
         self.name = name or socket.gethostname()
         self.browsers = browsers
         self.headed = headed
         self.state_dir = Path(state_dir or default_state_dir())
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.device_set = DeviceSet(self.name, browsers=browsers, android=android, ios=ios, wda_urls=wda_urls,
+                                    state_dir=self.state_dir, headed=headed, proxy_host=proxy_host,
+                                    ios_proxy_port=ios_proxy_port)
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.stopping = threading.Event()
         self.stop_file = self.state_dir / "stopping"
         self.config: dict = {}
         self.devices: dict[int, dict] = {}  # platform device id -> what we reported
         self._threads: list[threading.Thread] = []
-        self._browser_version: str | None = None
 
     # -- devices and heartbeats ---------------------------------------------------------------------------------
     def device_reports(self) -> list[dict]:
-        if self._browser_version is None:  # asked once: heartbeats come every few seconds
-            from .drivers.web import chromium_path
-
-            self._browser_version = _chromium_version(chromium_path())
-        version = self._browser_version
-        return [{"platform": "web", "name": f"{self.name} · Chromium {index}", "serial": f"chromium-{index}",
-                 "model": "Chromium (headless)" if not self.headed else "Chromium", "os_version": version,
-                 "labels": ["web", "local"]}
-                for index in range(1, self.browsers + 1)]
+        return self.device_set.reports()
 
     def heartbeat(self) -> dict:
         reports = self.device_reports()
@@ -178,12 +177,17 @@ class Agent:
             path.write_text(text)
         try:
             flow = load_flow(folder / "flow" / bundle["flow"]["entry"], env=bundle.get("env") or {},
-                             app=bundle.get("app"))
+                             app=bundle.get("app"), platform=bundle["platform"] or "web")
         except FlowError as exc:
             self.wrap_up(run_id, folder, outcome="error", error=f"the flow cannot run: {exc}")
             return "error"
-        options = PlayOptions(platform=bundle["platform"] or "web", mode=bundle["mode"], scope=bundle.get("scope") or [],
-                              headed=self.headed, time_cap=bundle.get("time_cap"))
+        platform, serial = bundle["platform"] or "web", bundle.get("serial") or ""
+        options = PlayOptions(platform=platform, mode=bundle["mode"], scope=bundle.get("scope") or [],
+                              headed=self.headed, time_cap=bundle.get("time_cap"), device=serial or None,
+                              proxy_journal=self.device_set.journal)
+        if platform == "ios":
+            options.wda_url = self.device_set.wda_urls.get(serial)
+            options.proxy_port = self.device_set.proxy_port(serial)
         if bundle["mode"] == "replay":
             mock = bundle["mock"]
             har = folder / "replay.har"
@@ -223,14 +227,18 @@ class Agent:
         tailing = threading.Event()
         tail = threading.Thread(target=self._tail_events, args=(run_id, folder, tailing), daemon=True)
         tail.start()
+        busy = busy_marker(self.state_dir, platform, serial or "-")
+        busy.write_text(str(run_id))
         try:
-            timeline = play(flow, folder, options, on_result=on_result, on_started=on_started,
+            driver = self.device_set.driver(platform, serial) if platform != "web" else None
+            timeline = play(flow, folder, options, driver=driver, on_result=on_result, on_started=on_started,
                             should_stop=lambda: self.should_stop(run_id))
             outcome, error = timeline["outcome"], timeline.get("error", "")
         except Exception as exc:  # the device or the proxy broke under the run: report it, keep the capture
             log.exception("run %s broke", run_id)
             outcome, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
+            busy.unlink(missing_ok=True)
             tailing.set()
             tail.join(10)
         if (self.state_dir / f"cancel-{run_id}").exists():
@@ -313,7 +321,9 @@ class Agent:
                 time.sleep(3)
         self.start_background()
         app = make_app(answer["broker"]["url"], answer["broker"].get("transport_options") or {}, self)
-        log.info("agent %s: %d web device(s), consuming %s", self.name, self.browsers, answer["queue"])
+        log.info("agent %s: %d device(s) (%s), consuming %s", self.name, len(self.devices),
+                 ", ".join(sorted({report["platform"] for report in self.devices.values()})) or "none yet",
+                 answer["queue"])
         try:
             # One worker process per device: a run that hangs or crashes its process (hard time limit, a
             # browser taking the process down) costs that device's run only.
@@ -341,16 +351,6 @@ def _read_json(path: Path):
         return None
 
 
-def _chromium_version(path: str) -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "Chromium"
-    return " ".join(out.split()[:2]) or "Chromium"
-
-
 def default_state_dir() -> Path:
     base = os.environ.get("TRACKREPLAY_VAR_DIR")
     return (Path(base) if base else Path.cwd() / "var") / "agent"
@@ -362,7 +362,17 @@ def add_parser(sub) -> None:
     parser.add_argument("--token", default=os.environ.get("TRACKREPLAY_AGENT_TOKEN"),
                         help="the agent's token (tra_...; or $TRACKREPLAY_AGENT_TOKEN)")
     parser.add_argument("--name", help="how this host's devices are named (default: the host name)")
-    parser.add_argument("--browsers", type=int, default=1, help="local Chromium web devices to offer (default 1)")
+    parser.add_argument("--browsers", type=int, default=1, help="local Chromium web devices to offer (default 1; "
+                                                                 "0 with phones only)")
+    parser.add_argument("--android", action="store_true",
+                        help="offer every Android phone adb lists (USB debugging on; ANDROID_ADB_SERVER_PORT honoured)")
+    parser.add_argument("--ios", action="store_true", help="offer iPhones attached over USB (usbmux; iOS below 17)")
+    parser.add_argument("--wda", action="append", metavar="UDID=URL",
+                        help="an iPhone whose WebDriverAgent runs at URL (iOS 17+: go-ios or pymobiledevice3); repeatable")
+    parser.add_argument("--proxy-host", metavar="ADDRESS",
+                        help="this machine's address as iPhones on the lab's Wi-Fi reach it (default: found)")
+    parser.add_argument("--ios-proxy-port", type=int, default=8888, metavar="PORT",
+                        help="first fixed proxy port for iPhones (each iPhone keeps its own; default 8888)")
     parser.add_argument("--state-dir", help="outbox and run folders (default: $TRACKREPLAY_VAR_DIR/agent or ./var/agent)")
     parser.add_argument("--headed", action="store_true", help="show the browsers (needs a display)")
     parser.set_defaults(func=run)
@@ -375,11 +385,22 @@ def run(args) -> int:
         print("trackreplay agent: --token must be an agent token (tra_...), created by a project admin",
               file=sys.stderr)
         return 2
-    if not 1 <= args.browsers <= 16:
-        print("trackreplay agent: --browsers must be between 1 and 16", file=sys.stderr)
+    phones = args.android or args.ios or args.wda
+    if not (0 if phones else 1) <= args.browsers <= 16:
+        print("trackreplay agent: --browsers must be between 1 and 16 (0 when phones are offered)", file=sys.stderr)
+        return 2
+    try:
+        wda_urls = parse_wda_pairs(args.wda)
+    except ValueError as exc:
+        print(f"trackreplay agent: {exc}", file=sys.stderr)
+        return 2
+    if not 1024 <= args.ios_proxy_port <= 65000:
+        print("trackreplay agent: --ios-proxy-port must be from 1024 to 65000", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     agent = Agent(args.url, args.token, name=args.name, browsers=args.browsers,
-                  state_dir=Path(args.state_dir) if args.state_dir else None, headed=args.headed)
+                  state_dir=Path(args.state_dir) if args.state_dir else None, headed=args.headed,
+                  android=args.android, ios=args.ios, wda_urls=wda_urls, proxy_host=args.proxy_host,
+                  ios_proxy_port=args.ios_proxy_port)
     log.info("trackreplay agent %s on %s, talking to %s", VERSION, socket.gethostname(), args.url)
     return agent.serve()

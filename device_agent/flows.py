@@ -18,7 +18,16 @@ from typing import Any
 
 import yaml
 
-LOCATOR_KINDS = ("id", "text", "accessibility_id", "xpath", "css", "point")
+PLATFORMS = ("web", "android", "ios")
+# What each platform's driver can look elements up by: `id` is the DOM id (web) or the resource-id (Android);
+# `accessibility_id` the aria-label, content-desc or XCUI name; `class_chain` and `predicate` are XCUITest's own.
+PLATFORM_LOCATORS = {
+    "web": ("id", "text", "accessibility_id", "xpath", "css", "point"),
+    "android": ("id", "text", "accessibility_id", "xpath", "point"),
+    "ios": ("accessibility_id", "text", "class_chain", "predicate", "xpath", "point"),
+}
+LOCATOR_KINDS = ("id", "text", "accessibility_id", "xpath", "css", "class_chain", "predicate", "point")
+PLATFORM_NAMES = {"web": "the web", "android": "Android", "ios": "iOS"}
 COMMON_KEYS = ("optional", "timeout", "retry", "label")
 DIRECTIONS = ("down", "up", "left", "right")
 MAX_STEPS = 5000  # after expansion: a repeat of a repeat should not turn into a million steps by accident
@@ -87,6 +96,9 @@ class Step:
     file: str = ""
     line: int | None = None
     written: dict[str, str] = field(default_factory=dict)  # params as written, where they used ${VARIABLES}
+    # Per-platform locator lists as written (target: {android: [...], ios: [...]}); `target` is the chosen
+    # platform's list, or the locators written for every platform.
+    targets: dict[str, list[Locator]] = field(default_factory=dict)
 
     def shown_params(self) -> dict:
         """The params for people to read: a value that came from a variable is shown as the variable, so a
@@ -113,6 +125,7 @@ class Flow:
     env: dict[str, str]
     steps: list[Step]
     file: str
+    platform: str | None = None  # the platform the flow was read for (its locators were checked against)
 
 
 # -- what each action accepts ---------------------------------------------------------------------------
@@ -180,12 +193,14 @@ TOP_KEYS = ("name", "app", "env", "apps", "steps")
 
 class _Reader:
     def __init__(self, file: str, variables: dict[str, str], stack: tuple[str, ...], base: Path | None,
-                 sources: Mapping[str, str] | None = None):
+                 sources: Mapping[str, str] | None = None, platform: str | None = None):
         self.file = file
+        self.platform = platform
         self.variables = variables
         self.stack = stack
         self.base = base
         self.sources = sources
+        self.lenient = False
         self.steps: list[Step] = []
 
     def sibling(self, name: str) -> str:
@@ -206,6 +221,8 @@ class _Reader:
             if match.group(0) == "$$":
                 return "$"
             name = match.group(1)
+            if name not in self.variables and self.lenient:
+                return match.group(0)
             if name not in self.variables:
                 raise self.fail(node, f"${{{name}}} is not defined: add it under env: or pass --env {name}=...")
             return self.variables[name]
@@ -268,9 +285,14 @@ class _Reader:
                 raise self.fail(node, f"{action}: {key!r} is required")
         if spec.get("one_of") and not any(key in step.params for key in spec["one_of"]):
             raise self.fail(node, f"{action}: give one of {', '.join(spec['one_of'])}")
-        if spec["target"] is True and not step.target:
-            raise self.fail(node, f"{action}: say which element, with a locator ({', '.join(LOCATOR_KINDS)}) "
+        if spec["target"] is True and not step.target and not step.targets:
+            raise self.fail(node, f"{action}: say which element, with a locator ({', '.join(self.kinds())}) "
                                   f"or a target list")
+        if step.targets and self.platform is not None:
+            if self.platform not in step.targets:
+                raise self.fail(node, f"{action}: no locator for {PLATFORM_NAMES[self.platform]} (target has "
+                                      f"{', '.join(step.targets)}): add '{self.platform}: [...]' under target")
+            step.target = list(step.targets[self.platform])
         if action == "python":
             self.locate_script(step, node)
         if action == "run_flow":
@@ -293,7 +315,10 @@ class _Reader:
             elif key == "target":
                 if spec["target"] is False:
                     raise self.fail(key_node, f"{step.action} takes no target")
-                step.target.extend(self.read_target(value_node, step.action))
+                if self.per_platform(value_node):
+                    step.targets = self.read_platform_targets(value_node, step.action)
+                else:
+                    step.target.extend(self.read_target(value_node, step.action))
             elif key in COMMON:
                 try:
                     value = COMMON[key](self.scalar(value_node) if isinstance(value_node, yaml.ScalarNode) else None)
@@ -301,10 +326,10 @@ class _Reader:
                     raise self.fail(value_node, f"{step.action}: {key} {exc}") from None
                 setattr(step, key, value)
             else:
-                known = [*spec["keys"], *COMMON] + (["target", *LOCATOR_KINDS] if spec["target"] else [])
+                known = [*spec["keys"], *COMMON] + (["target", *self.kinds()] if spec["target"] else [])
                 raise self.fail(key_node, f"{step.action}: unknown key {key!r}; known: {', '.join(known)}")
         if locator_pairs:
-            if step.target:
+            if step.target or step.targets:
                 raise self.fail(node, f"{step.action}: give either a locator or target:, not both")
             if len(locator_pairs) > 1:
                 raise self.fail(node, f"{step.action}: one locator per element ("
@@ -326,7 +351,28 @@ class _Reader:
         if "${" in str(node.value):
             step.written[key] = str(node.value)
 
-    def read_target(self, node, action: str) -> list[Locator]:
+    def kinds(self, platform: str | None = None) -> tuple[str, ...]:
+        platform = platform or self.platform
+        return PLATFORM_LOCATORS[platform] if platform else LOCATOR_KINDS
+
+    @staticmethod
+    def per_platform(node) -> bool:
+        """target: {android: [...], ios: [...]} rather than target: {id: buy} or a list."""
+        return (isinstance(node, yaml.MappingNode) and bool(node.value)
+                and all(isinstance(k, yaml.ScalarNode) and k.value in PLATFORMS for k, _ in node.value))
+
+    def read_platform_targets(self, node, action: str) -> dict[str, list[Locator]]:
+        targets = {}
+        for platform, _, value_node in self.mapping(node, f"{action}: target"):
+            # Another platform's locators are checked but may use variables only its app defines (apps:).
+            self.lenient = self.platform is not None and platform != self.platform
+            try:
+                targets[platform] = self.read_target(value_node, f"{action}: {platform}", platform)
+            finally:
+                self.lenient = False
+        return targets
+
+    def read_target(self, node, action: str, platform: str | None = None) -> list[Locator]:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         if not items:
             raise self.fail(node, f"{action}: target is an empty list")
@@ -336,12 +382,17 @@ class _Reader:
             if len(pairs) != 1:
                 raise self.fail(item, f"{action}: each target is one locator such as {{id: buy}}; "
                                       f"got {', '.join(k for k, _, _ in pairs) or 'nothing'}")
-            locators.append(self.locator(*pairs[0]))
+            locators.append(self.locator(*pairs[0], platform=platform))
         return locators
 
-    def locator(self, kind: str, key_node, value_node) -> Locator:
+    def locator(self, kind: str, key_node, value_node, platform: str | None = None) -> Locator:
         if kind not in LOCATOR_KINDS:
-            raise self.fail(key_node, f"unknown locator {kind!r}; known: {', '.join(LOCATOR_KINDS)}")
+            raise self.fail(key_node, f"unknown locator {kind!r}; known: {', '.join(self.kinds(platform))}")
+        platform = platform or self.platform
+        if platform is not None and kind not in PLATFORM_LOCATORS[platform]:
+            raise self.fail(key_node, f"{kind} is not a locator on {PLATFORM_NAMES[platform]}; it takes "
+                                      f"{', '.join(PLATFORM_LOCATORS[platform])} (list each platform's own under "
+                                      f"target: {{web: [...], android: [...], ios: [...]}})")
         if not isinstance(value_node, yaml.ScalarNode):
             raise self.fail(value_node, f"locator {kind} must be a single value")
         value = self.scalar(value_node)
@@ -400,7 +451,8 @@ class _Reader:
         if text is None:
             text = _read_text(Path(where), self.file, step.line)
         base = Path(where).parent if self.sources is None else None
-        inner = _read(text, where, variables, (*self.stack, where), base, included=True, sources=self.sources)
+        inner = _read(text, where, variables, (*self.stack, where), base, included=True, sources=self.sources,
+                      platform=self.platform)
         for inner_step in inner:
             self.append(inner_step, node)
 
@@ -442,11 +494,11 @@ def _compose(text: str, file: str):
 
 def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...], base: Path | None, *,
           included: bool = False, app: str | None = None, header: dict | None = None,
-          sources: Mapping[str, str] | None = None) -> list[Step]:
+          sources: Mapping[str, str] | None = None, platform: str | None = None) -> list[Step]:
     root = _compose(text, file)
     if root is None:
         raise FlowError(file, None, "the file is empty")
-    reader = _Reader(file, {}, stack, base, sources)
+    reader = _Reader(file, {}, stack, base, sources, platform)
     if isinstance(root, yaml.SequenceNode):  # a bare list of steps: handy for included flows
         pairs = [("steps", root, root)]
     else:
@@ -465,14 +517,36 @@ def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...
     # variables under apps:, which the caller's overrides still beat.
     reader.variables = {**variables, **overrides}
     app_node = nodes.get("app")
-    flow_app = reader.scalar(app_node) if isinstance(app_node, yaml.ScalarNode) else None
+    if isinstance(app_node, yaml.MappingNode):  # app: {web: URL, android: package, ios: bundle id}
+        apps = {}
+        for name, key_node, value_node in reader.mapping(app_node, "app"):
+            if name not in PLATFORMS:
+                raise reader.fail(key_node, f"app: {name!r} is not a platform; per-platform apps are keyed by "
+                                            f"{', '.join(PLATFORMS)}")
+            value = reader.scalar(value_node) if isinstance(value_node, yaml.ScalarNode) else None
+            if not isinstance(value, str) or not value:
+                raise reader.fail(value_node, f"app: {name} must be a start URL, package name or bundle id")
+            apps[name] = value
+        if platform is not None and platform not in apps and not app:
+            raise reader.fail(app_node, f"app: no app for {PLATFORM_NAMES[platform]} (the flow names one for "
+                                        f"{', '.join(apps)})")
+        app_node = None
+        flow_app = apps.get(platform) if platform else next(iter(apps.values()))
+        # Read for no platform in particular (checking a saved flow): every platform's app picks its variables.
+        picked = {flow_app} if platform else set(apps.values())
+    else:
+        flow_app = reader.scalar(app_node) if isinstance(app_node, yaml.ScalarNode) else None
+        picked = {flow_app}
     if app_node is not None and not isinstance(flow_app, str):
-        raise reader.fail(app_node, "app must be a start URL (web), a package name (Android) or a bundle id (iOS)")
+        raise reader.fail(app_node, "app must be a start URL (web), a package name (Android) or a bundle id (iOS), "
+                                    "or one of each: {web: ..., android: ..., ios: ...}")
     chosen_app = app or flow_app
+    if app:
+        picked = {app}
     if "apps" in nodes:
         for name, key_node, value_node in reader.mapping(nodes["apps"], "apps"):
             values = {key: _env_value(reader, key, node) for key, _, node in reader.mapping(value_node, f"apps.{name}")}
-            if name == chosen_app:
+            if name in picked:
                 variables.update(values)
     variables.update(overrides)  # --env, or the including flow's variables over the included flow's defaults
     reader.variables = variables
@@ -490,28 +564,36 @@ def _read(text: str, file: str, overrides: dict[str, str], stack: tuple[str, ...
 
 
 def parse_flow(text: str, *, file: str = "<flow>", env: dict[str, str] | None = None, app: str | None = None,
-               base: Path | None = None, sources: Mapping[str, str] | None = None, require_app: bool = True) -> Flow:
+               base: Path | None = None, sources: Mapping[str, str] | None = None, require_app: bool = True,
+               platform: str | None = None) -> Flow:
     """Read a flow from text. `env` overrides the flow's variables (--env K=V); `app` picks the app (and its
     variables under apps:) instead of the flow's own; run_flow and python files are looked up in `sources`
     (file name -> text, the platform's scripts) or else in the folder `base`. `require_app=False` reads a
-    flow meant to be included, which may have no app of its own."""
+    flow meant to be included, which may have no app of its own. `platform` reads the flow for one platform:
+    its locators are checked against that platform's and per-platform targets and apps pick its own; without
+    it every platform's locators are checked against their platform."""
+    if platform is not None and platform not in PLATFORMS:
+        raise FlowError(file, None, f"no platform {platform!r}; known: {', '.join(PLATFORMS)}")
     header: dict = {}
     if sources is not None:
         stack: tuple[str, ...] = (file,)
     else:
         stack = (str((base / Path(file).name).resolve()),) if base is not None else ()
-    steps = _read(text, file, dict(env or {}), stack, base, app=app, header=header, sources=sources)
+    steps = _read(text, file, dict(env or {}), stack, base, app=app, header=header, sources=sources,
+                  platform=platform)
     if not header["app"] and require_app:  # a flow only ever included (login.yaml) may leave it to its includer
         raise FlowError(file, None, "app: is missing (the start URL, Android package or iOS bundle id)")
-    return Flow(name=header["name"] or Path(file).stem, app=header["app"], env=header["env"], steps=steps, file=file)
+    return Flow(name=header["name"] or Path(file).stem, app=header["app"], env=header["env"], steps=steps, file=file,
+                platform=platform)
 
 
-def load_flow(path: str | Path, *, env: dict[str, str] | None = None, app: str | None = None) -> Flow:
+def load_flow(path: str | Path, *, env: dict[str, str] | None = None, app: str | None = None,
+              platform: str | None = None) -> Flow:
     path = Path(path)
     if not path.is_file():
         raise FlowError(str(path), None, "no such file")
     text = _read_text(path, str(path), None)
-    return parse_flow(text, file=str(path), env=env, app=app, base=path.resolve().parent)
+    return parse_flow(text, file=str(path), env=env, app=app, base=path.resolve().parent, platform=platform)
 
 
 def parse_env_pairs(pairs: list[str] | None) -> dict[str, str]:

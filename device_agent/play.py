@@ -1,13 +1,21 @@
 """`trackreplay play`: one flow on one local device, with no platform (a laptop, or CI without a server).
 
-    trackreplay play FLOW.yaml --platform web [--record DIR | --mock MOCK.har --out DIR | --out DIR]
+    trackreplay play FLOW.yaml [--platform web | --platform android --device SERIAL
+                               | --platform ios --device UDID [--wda-url URL] [--proxy-port PORT]]
+                     [--record DIR | --mock MOCK.har --out DIR | --out DIR]
                      [--env K=V ...] [--app APP] [--mock-scope SCOPE ...] [--headed]
 
-It starts the proxy and the browser, runs the flow and writes into DIR: events.jsonl (the captured
-tracking events, each with the step it followed), mock.har (record mode), timeline.json, screenshots/,
-proxy.json (served, missed with reasons, passed through) and logs.json (the browser's console). Exit 0
-when every non-optional step passed, 1 when a step failed, 2 on bad input. `trackreplay infer` and
-`verify` read its output unchanged. The same function runs a run's flow inside the agent."""
+It starts the proxy and the device (a browser, an Android phone through adb and uiautomator2, an iPhone
+through WebDriverAgent), runs the flow and writes into DIR: events.jsonl (the captured tracking events, each
+with the step it followed), mock.har (record mode), timeline.json, screenshots/, proxy.json (served, missed
+with reasons, passed through, TLS refusals) and logs.json (the browser's console, the phone's logcat). Exit 0
+when every non-optional step passed, 1 when a step failed, 2 on bad input. `trackreplay infer` and `verify`
+read its output unchanged. The same function runs a run's flow inside the agent.
+
+An Android phone reaches the proxy on this machine's loopback through `adb reverse`, and its proxy setting
+is cleared whatever happens. An iPhone's proxy cannot be set by a program: set it by hand to this machine's
+address and --proxy-port (default 8888); the run begins with a probe through the proxy and fails at once,
+saying so, when the phone is not using it."""
 
 from __future__ import annotations
 
@@ -19,11 +27,13 @@ from pathlib import Path
 
 from mock_records.scope import MockScope, ScopeError
 
+from .drivers.base import DriverError
 from .flows import Flow, FlowError, load_flow, parse_env_pairs
 from .player import Player, now_iso
 from .proxy import ProxyError, ProxyProcess
 
 PLATFORMS = ("web", "android", "ios")
+IOS_PROXY_PORT = 8888
 
 
 @dataclass
@@ -41,19 +51,44 @@ class PlayOptions:
     confdir: Path | None = None
     insecure: bool = False
     forward_tracking: bool = False
+    device: str | None = None  # Android serial or iOS UDID
+    wda_url: str | None = None
+    proxy_port: int | None = None  # fixed port, listening on every interface (iPhones set by hand)
+    proxy_journal: object | None = None  # devices.ProxyJournal: Android phones whose proxy a run set
 
 
 def default_scope(platform: str, given: list[str]) -> list[str]:
     return list(given) if given else (["api"] if platform == "web" else ["all"])
 
 
-def make_driver(platform: str, *, headed: bool = False):
+def make_driver(platform: str, *, headed: bool = False, device: str | None = None, wda_url: str | None = None):
     if platform == "web":
         from .drivers.web import WebDriver
 
         return WebDriver(headed=headed)
-    raise FlowError("--platform", None, f"no {platform} driver on this agent yet: web devices only "
-                                        f"(Android and iOS drivers arrive with their own issue)")
+    if not device:
+        raise FlowError("--device", None, f"--platform {platform} needs --device "
+                                          f"{'SERIAL (adb devices lists them)' if platform == 'android' else 'UDID'}")
+    if platform == "android":
+        from .drivers.android import AndroidDriver
+
+        return AndroidDriver(device)
+    if platform == "ios":
+        from .drivers.ios import IOSDriver
+
+        return IOSDriver(device, wda_url=wda_url)
+    raise FlowError("--platform", None, f"no platform {platform!r}; known: {', '.join(PLATFORMS)}")
+
+
+def check_proxy_in_use(platform: str, driver, proxy) -> None:
+    """An iPhone's proxy is set by hand: prove the phone uses this one before the flow starts."""
+    if platform != "ios":
+        return
+    from .drivers.ios import proxy_probe
+
+    ok, detail = proxy_probe(driver, proxy)
+    if not ok:
+        raise ProxyError(detail)
 
 
 class _Stop(BaseException):
@@ -73,8 +108,10 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
                          scope=default_scope(options.platform, options.scope), ignore=options.ignore,
                          unmatched=options.unmatched, global_mocks=options.global_mocks, confdir=options.confdir,
                          insecure=options.insecure, forward_tracking=options.forward_tracking,
-                         log=out_dir / "proxy.log")
-    driver = driver or make_driver(options.platform, headed=options.headed)
+                         log=out_dir / "proxy.log",
+                         listen_host="0.0.0.0" if options.proxy_port else None, port=options.proxy_port)
+    driver = driver or make_driver(options.platform, headed=options.headed, device=options.device,
+                                   wda_url=options.wda_url)
     timeline = {"flow": flow.name, "platform": options.platform, "mode": options.mode, "outcome": "failed",
                 "started_at": now_iso(), "finished_at": None, "error": "", "steps": []}
     previous = signal.getsignal(signal.SIGTERM)
@@ -87,8 +124,12 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
         signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: the finally below cleans up
     try:
         proxy.start()
+        journal = options.proxy_journal if options.platform == "android" and options.device else None
+        if journal is not None:  # before the setting: an agent killed right after still knows to clear it
+            journal.mark(options.device)
         driver.set_proxy(proxy.host, proxy.port)
         driver.start()
+        check_proxy_in_use(options.platform, driver, proxy)
         if on_started is not None:
             on_started(proxy, driver)
         player = Player(driver, flow, out_dir=out_dir, mode=options.mode, on_step=proxy.set_step,
@@ -102,6 +143,8 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
         raise
     except ProxyError as exc:
         timeline["error"] = f"proxy: {exc}"
+    except DriverError as exc:  # the device could not be made ready (no such phone, WDA down): nothing ran
+        timeline["error"] = f"{options.platform} device: {exc}"
     finally:
         if timeline.get("outcome") == "running":
             timeline["outcome"] = "failed"
@@ -113,6 +156,8 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
             pass
         try:
             driver.clear_proxy()
+            if options.proxy_journal is not None and options.device:
+                options.proxy_journal.done(options.device)
         finally:
             try:
                 driver.close()
@@ -136,6 +181,12 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("play", help="run a flow on a local device through the proxy, no platform needed")
     parser.add_argument("flow", metavar="FLOW.yaml")
     parser.add_argument("--platform", choices=PLATFORMS, default="web")
+    parser.add_argument("--device", metavar="SERIAL|UDID", help="the phone: an adb serial (Android) or a UDID (iOS)")
+    parser.add_argument("--wda-url", metavar="URL", help="iOS: WebDriverAgent's URL (iOS 17+, started by go-ios or "
+                                                          "pymobiledevice3); else it is reached over USB")
+    parser.add_argument("--proxy-port", type=int, metavar="PORT",
+                        help=f"iOS: the port the phone's proxy is set to by hand (default {IOS_PROXY_PORT}); the proxy "
+                             f"listens on every interface")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--record", metavar="DIR", help="record: API exchanges into DIR/mock.har, events too")
     where.add_argument("--out", metavar="DIR", help="where events, timeline, screenshots go (replay or capture)")
@@ -183,18 +234,24 @@ def run(args) -> int:
             assert isinstance(ignore, dict)
         except (ValueError, AssertionError):
             return _fail('--ignore must be a JSON object such as {"query": ["ts"]}')
+    if args.platform == "web" and (args.device or args.wda_url or args.proxy_port):
+        return _fail("--device, --wda-url and --proxy-port are for phones (--platform android or ios)")
+    if args.platform == "android" and (args.wda_url or args.proxy_port):
+        return _fail("--wda-url and --proxy-port are for iPhones: an Android phone's proxy is set through adb")
+    if args.proxy_port is not None and not 1 <= args.proxy_port <= 65535:
+        return _fail(f"--proxy-port must be from 1 to 65535, not {args.proxy_port}")
     try:
-        flow = load_flow(args.flow, env=env, app=args.app)
-        if args.platform != "web":
-            make_driver(args.platform)
+        flow = load_flow(args.flow, env=env, app=args.app, platform=args.platform)
+        driver = make_driver(args.platform, headed=args.headed, device=args.device, wda_url=args.wda_url)
     except FlowError as exc:
         return _fail(str(exc))
     mode = "record" if args.record else "replay" if args.mock else "capture"
     out_dir = Path(args.record or args.out)
     options = PlayOptions(platform=args.platform, mode=mode, har=Path(args.mock) if args.mock else None,
                           scope=args.mock_scope or [], ignore=ignore, unmatched=args.unmatched or "404",
-                          headed=args.headed,
-                          screenshots=not args.no_screenshots, time_cap=args.time_cap)
+                          headed=args.headed, screenshots=not args.no_screenshots, time_cap=args.time_cap,
+                          device=args.device, wda_url=args.wda_url,
+                          proxy_port=(args.proxy_port or IOS_PROXY_PORT) if args.platform == "ios" else None)
 
     def show(record):
         if record["outcome"] == "running":
@@ -205,7 +262,7 @@ def run(args) -> int:
 
     print(f"{flow.name}: {len(flow.steps)} steps on {args.platform}, {mode} -> {out_dir}", flush=True)
     try:
-        timeline = play(flow, out_dir, options, on_result=show)
+        timeline = play(flow, out_dir, options, driver=driver, on_result=show)
     except KeyboardInterrupt:
         print("trackreplay play: interrupted; what was captured is in the output folder", file=sys.stderr)
         return 1

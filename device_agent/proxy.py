@@ -36,10 +36,15 @@ class ProxyProcess:
                  events: Path | None = None, stats: Path | None = None, scope: list[str] | None = None,
                  ignore: dict | None = None, unmatched: str = "404", global_mocks: Path | None = None,
                  confdir: Path | None = None, host: str = "127.0.0.1", insecure: bool = False,
-                 forward_tracking: bool = False, log: Path | None = None):
+                 forward_tracking: bool = False, log: Path | None = None, listen_host: str | None = None,
+                 port: int | None = None):
+        """`host` is where this process reaches the proxy (control requests); it listens on `listen_host`
+        (default: host), e.g. 0.0.0.0 for an iPhone on the lab's Wi-Fi whose proxy is set by hand to this
+        machine and a fixed `port`."""
         self.mode = mode
         self.host = host
-        self.port = free_port(host)
+        self.listen_host = listen_host or host
+        self.port = port or free_port(self.listen_host)
         self.log_path = log or folder / "proxy.log"
         self.args = argparse.Namespace(
             mode=mode, unmatched=unmatched, repeat="last", har=str(har) if har else None,
@@ -47,7 +52,7 @@ class ProxyProcess:
             stats=str(stats) if stats else None, ignore=json.dumps(ignore) if ignore else None,
             global_mocks=str(global_mocks) if global_mocks else None, platform=None, run_token=None,
             confdir=str(confdir) if confdir else None, host=host, port=self.port, insecure=insecure,
-            forward_tracking=forward_tracking, upstream_ca=None, scope=scope)
+            forward_tracking=forward_tracking, upstream_ca=None, scope=scope, listen_host=self.listen_host)
         self.folder = folder
         self.process: subprocess.Popen | None = None
         self._control: http.client.HTTPConnection | None = None
@@ -99,6 +104,11 @@ class ProxyProcess:
 
     def stats(self) -> dict:
         return json.loads(self._ask("/stats"))
+
+    def probe_seen(self, nonce: str) -> str | None:
+        """The scheme ('http' or 'https') a device's request to trackreplay.control/probe/<nonce> came through
+        the proxy with, or None when it has not arrived."""
+        return json.loads(self._ask(f"/probe-seen/{nonce}")).get("scheme")
 
     def stop(self, timeout: float = 30) -> int | None:
         if self._control is not None:

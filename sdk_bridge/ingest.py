@@ -148,7 +148,7 @@ def store_batch(run, batch: Batch):
 
 _REPORT_FIELDS = {"mode": str, "served": int, "global": int, "misses": list, "tracking_requests": int, "events": int,
                   "decode_errors": list, "recorded": int, "scope": str, "passed_through": int,
-                  "passed_through_urls": list, "uplink_failures": list}
+                  "passed_through_urls": list, "uplink_failures": list, "tls_failures": list}
 
 
 def store_proxy_report(run, report) -> list[str]:
@@ -174,14 +174,18 @@ def store_proxy_report(run, report) -> list[str]:
     clean["passed_through_urls"] = clean.get("passed_through_urls", [])[:200]
     clean["misses"] = clean.get("misses", [])[:200]
     clean["decode_errors"] = clean.get("decode_errors", [])[:200]
+    clean["tls_failures"] = clean.get("tls_failures", [])[:200]
     with transaction.atomic():
         run, record = _locked_run_record(run)
-        flags = [f for f in record.health_flags if f not in (HealthFlag.MOCK_NOT_ENABLED, HealthFlag.DECODE_ERRORS)]
+        flags = [f for f in record.health_flags
+                 if f not in (HealthFlag.MOCK_NOT_ENABLED, HealthFlag.DECODE_ERRORS, HealthFlag.TLS_UNTRUSTED)]
         # Global mocks answering does not count: the flag says the replay used nothing of its mock record.
         if clean.get("mode") == "replay" and clean.get("served", 0) == 0:
             flags.append(HealthFlag.MOCK_NOT_ENABLED)
         if clean["decode_errors"]:
             flags.append(HealthFlag.DECODE_ERRORS)
+        if clean["tls_failures"]:
+            flags.append(HealthFlag.TLS_UNTRUSTED)
         TestRecord.objects.filter(pk=record.pk).update(proxy_report=clean, health_flags=flags)
     return flags
 

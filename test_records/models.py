@@ -20,6 +20,7 @@ class HealthFlag(models.TextChoices):
     RUN_CRASHED = "run_crashed", "The run stopped before its script finished"
     CLOCK_SKEW = "clock_skew", "Client and server times disagree by more than a minute"
     TOO_FEW_EVENTS = "too_few_events", "Fewer events than seconds of run time"
+    TLS_UNTRUSTED = "tls_untrusted", "The app refused the proxy's certificate: its HTTPS calls were not intercepted"
 
     @classmethod
     def severity(cls, flag: str) -> str:
@@ -29,7 +30,7 @@ class HealthFlag(models.TextChoices):
 
 # Set after the class: members of a TextChoices cannot be listed inside its own body.
 HealthFlag.RED = frozenset({HealthFlag.MOCK_NOT_ENABLED, HealthFlag.COUNT_MISMATCH, HealthFlag.NO_EVENTS,
-                            HealthFlag.RUN_CRASHED})
+                            HealthFlag.RUN_CRASHED, HealthFlag.TLS_UNTRUSTED})
 
 
 class TestRecord(ProjectScoped):

@@ -9,7 +9,9 @@ Modes:
 In every mode a request to a tracking endpoint is answered locally with the SDK's usual success answer
 (unless forwarding is asked for) and its events are appended, tagged with the current UI step, to a JSON
 Lines file as they arrive, so a crashed run keeps what it captured. The current step is set by a request
-to http://trackreplay.control/step/<n> through the proxy.
+to http://trackreplay.control/step/<n> through the proxy. A phone proves it uses the proxy (and, over HTTPS,
+trusts its CA) by opening http(s)://trackreplay.control/probe/<nonce>; the agent asks /probe-seen/<nonce>.
+A client that refuses the proxy's certificate (an app that does not trust it) is listed in tls_failures.
 
 Exchanges are appended to `<out>.partial.jsonl` as they complete and the HAR is written when mitmproxy
 stops; stats (served, misses) go to a JSON file after every change."""
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -35,6 +38,9 @@ from sdk_bridge.registry import SUCCESS_ANSWERS, decode_request, find_decoder
 from sdk_bridge.wire import TrackingRequest
 
 CONTROL_HOST = "trackreplay.control"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+MAX_PROBES = 100
+MAX_TLS_FAILURES = 200
 REFRESHED_HEADERS = ("date",)
 
 
@@ -55,7 +61,8 @@ class TrackReplay:
         self.scope = MockScope("all")
         self.stats = {"mode": "", "scope": "all", "served": 0, "global": 0, "misses": [], "tracking_requests": 0,
                       "events": 0, "decode_errors": [], "recorded": 0, "passed_through": 0,
-                      "passed_through_urls": []}
+                      "passed_through_urls": [], "tls_failures": []}
+        self.probes: dict[str, str] = {}  # nonce -> the scheme it came over
 
     def load(self, loader) -> None:
         loader.add_option("trackreplay_mode", str, "capture", "record, replay or capture")
@@ -136,11 +143,31 @@ class TrackReplay:
             self.step = int(parts[1])
             flow.response = http.Response.make(200, json.dumps({"step": self.step}).encode(),
                                                {"Content-Type": "application/json"})
+        elif len(parts) == 2 and parts[0] == "probe" and _NONCE.fullmatch(parts[1]):
+            if len(self.probes) >= MAX_PROBES:
+                self.probes.pop(next(iter(self.probes)))
+            self.probes[parts[1]] = flow.request.scheme
+            flow.response = http.Response.make(200, b"trackreplay: this device's traffic goes through the proxy\n",
+                                               {"Content-Type": "text/plain; charset=utf-8"})
+        elif len(parts) == 2 and parts[0] == "probe-seen" and _NONCE.fullmatch(parts[1]):
+            scheme = self.probes.get(parts[1])
+            flow.response = http.Response.make(200, json.dumps({"seen": scheme is not None, "scheme": scheme}).encode(),
+                                               {"Content-Type": "application/json"})
         elif parts == ["stats"]:
             flow.response = http.Response.make(200, json.dumps(self.stats).encode(), {"Content-Type": "application/json"})
         else:
             flow.response = http.Response.make(404, b'{"error": "unknown control request"}',
                                                {"Content-Type": "application/json"})
+
+    def tls_failed_client(self, data) -> None:
+        """The client broke off the TLS handshake with the proxy: it does not trust the proxy's CA (or pins its
+        certificate), so its HTTPS traffic to that host is neither recorded nor replayed."""
+        failures = self.stats["tls_failures"]
+        host = data.context.client.sni or (data.context.server.address or ("?",))[0]
+        error = str(data.conn.error or "handshake failed")[:300]
+        if len(failures) < MAX_TLS_FAILURES and not any(item["host"] == host for item in failures):
+            failures.append({"host": str(host), "error": error})
+            self._write_stats(now=True)
 
     @staticmethod
     def _cors(flow: http.HTTPFlow) -> dict[str, str]:

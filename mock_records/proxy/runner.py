@@ -35,16 +35,16 @@ def command(args, folder: Path) -> list[str]:
         # One CA for the platform and every proxy: a device trusts it once (see mock_records/ca.py).
         "confdir": args.confdir or str(default_confdir()),
     }
-    argv = [mitmdump(), "--quiet", "--listen-host", args.host, "--listen-port", str(args.port), "-s", str(ADDON),
+    argv = [mitmdump(), "--quiet", "--listen-host", getattr(args, "listen_host", None) or args.host, "--listen-port", str(args.port), "-s", str(ADDON),
             "--set", f"ssl_insecure={'true' if args.insecure else 'false'}"]
     for key, value in options.items():
         argv += ["--set", f"{key}={value}"]
     if args.forward_tracking:
         argv += ["--set", "trackreplay_forward_tracking=true"]
-    if args.mode == "replay":
-        # Do not connect upstream when a client opens a tunnel: the answer may come from the record, and the
-        # real API may be down (or must not be reached at all).
-        argv += ["--set", "connection_strategy=lazy"]
+    # Do not connect upstream when a client opens a tunnel: in a replay the answer may come from the record and
+    # the real API may be down (or must not be reached at all); in every mode trackreplay.control and tracking
+    # endpoints are answered here and have no upstream to reach.
+    argv += ["--set", "connection_strategy=lazy"]
     if args.upstream_ca:
         argv += ["--set", f"ssl_verify_upstream_trusted_ca={args.upstream_ca}"]
     return argv

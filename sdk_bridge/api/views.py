@@ -69,6 +69,9 @@ ProxyReportDoc = inline_serializer("ProxyReport", {
                                                  help_text="Their URLs (first 200)."),
     "uplink_failures": serializers.ListField(child=serializers.JSONField(), required=False,
                                              help_text="Forwarded tracking requests the real backend refused."),
+    "tls_failures": serializers.ListField(child=serializers.JSONField(), required=False,
+                                          help_text="Hosts whose TLS handshake the client broke off ({host, error}): "
+                                                    "it does not trust the proxy's CA (first 200)."),
 })
 BatchResult = inline_serializer("IngestBatchResult", {
     "batch_id": serializers.CharField(), "stored": serializers.IntegerField(),

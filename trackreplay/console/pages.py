@@ -134,7 +134,10 @@ def flow_steps(script) -> list:
         options += ["optional"] if step.optional else []
         options += [f"label={step.label}"] if step.label else []
         where = step.line if step.file == script.path else f"{step.file}:{step.line}"
-        rows.append(SimpleNamespace(index=index, action=step.action, target=" or ".join(map(str, step.target)),
+        target = (" · ".join(f"{platform}: {' or '.join(map(str, locators))}"
+                             for platform, locators in step.targets.items())
+                  if step.targets else " or ".join(map(str, step.target)))
+        rows.append(SimpleNamespace(index=index, action=step.action, target=target,
                                     options=", ".join(options), line=where))
     return rows
 

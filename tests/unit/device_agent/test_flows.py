@@ -1,6 +1,8 @@
 """Reading flows: the documented format reads into numbered steps; everything a flow can get wrong is refused
 with the file, the line and the reason."""
 
+import re
+
 import pytest
 
 from device_agent.flows import FlowError, Locator, Point, load_flow, parse_env_pairs, parse_flow
@@ -161,3 +163,57 @@ def test_values_from_variables_are_shown_as_the_variable():
     assert step.params["text"] == "hunter2"  # what is typed
     assert "hunter2" not in step.describe() and "${PASSWORD}" in step.describe()
     assert step.shown_params() == {"text": "${PASSWORD}"}
+
+
+CROSS_PLATFORM = """\
+name: Add to cart
+app: {web: "http://127.0.0.1:8765/", android: com.trackreplay.shop, ios: com.trackreplay.shop.ios}
+apps:
+  com.trackreplay.shop: {FRESH: Fresh}
+steps:
+  - launch
+  - tap:
+      target:
+        web: [{id: tab-2}]
+        android: [{id: tab_2}, {text: "${FRESH}"}]
+        ios: [{predicate: "label == 'Fresh'"}, {class_chain: "**/XCUIElementTypeButton[`label == 'Fresh'`]"}]
+  - tap: {text: Add to cart}
+"""
+
+
+def test_one_flow_reads_for_each_platform_with_its_own_locators_and_app():
+    web = parse_flow(CROSS_PLATFORM, platform="web")
+    assert web.app == "http://127.0.0.1:8765/" and web.steps[1].target == [Locator("id", "tab-2")]
+    android = parse_flow(CROSS_PLATFORM, platform="android")
+    assert android.app == "com.trackreplay.shop"
+    assert android.steps[1].target == [Locator("id", "tab_2"), Locator("text", "Fresh")]
+    ios = parse_flow(CROSS_PLATFORM, platform="ios")
+    assert ios.app == "com.trackreplay.shop.ios" and [loc.kind for loc in ios.steps[1].target] == [
+        "predicate", "class_chain"]
+    assert ios.steps[2].target == [Locator("text", "Add to cart")]  # written once, for every platform
+    whole = parse_flow(CROSS_PLATFORM)  # saving: every platform's locators checked against their own platform
+    assert set(whole.steps[1].targets) == {"web", "android", "ios"}
+
+
+@pytest.mark.parametrize("text, platform, message", [
+    ("app: x\nsteps:\n  - tap: {css: '#buy'}\n", "android", "3: css is not a locator on Android; it takes id, text"),
+    ("app: x\nsteps:\n  - tap: {id: buy}\n", "ios", "3: id is not a locator on iOS; it takes accessibility_id"),
+    ("app: x\nsteps:\n  - tap: {predicate: \"label == 'x'\"}\n", "web", "predicate is not a locator on the web"),
+    ("app: x\nsteps:\n  - tap: {target: {android: [{css: '#b'}]}}\n", None, "css is not a locator on Android"),
+    ("app: x\nsteps:\n  - tap: {target: {android: [{id: b}]}}\n", "ios",
+     "tap: no locator for iOS (target has android): add 'ios: [...]' under target"),
+    ("app: {android: a}\nsteps:\n  - back\n", "ios", "app: no app for iOS (the flow names one for android)"),
+    ("app: {phone: a}\nsteps:\n  - back\n", None, "app: 'phone' is not a platform"),
+    ("app: x\nsteps:\n  - tap: {target: {android: [{id: b}], text: x}}\n", None, "got android, text"),
+])
+def test_locators_are_checked_against_the_platform_they_run_on(text, platform, message):
+    with pytest.raises(FlowError, match=re.escape(message)):
+        parse_flow(text, file="f.yaml", platform=platform)
+
+
+def test_a_plain_locator_list_keeps_working_everywhere_it_is_known():
+    flow = parse_flow("app: x\nsteps:\n  - tap: {target: [{text: A}, {xpath: '//b'}, {point: '1,2'}]}\n",
+                      platform="ios")
+    assert [loc.kind for loc in flow.steps[0].target] == ["text", "xpath", "point"]
+    with pytest.raises(FlowError, match="no platform 'watch'"):
+        parse_flow("app: x\nsteps: [back]\n", platform="watch")

@@ -1,0 +1,209 @@
+"""The devices one agent offers, and what it must remember about them across its own crashes.
+
+- Local Chromium browsers (`--browsers N`), Android phones that adb lists (`--android`; adb is reached the
+  usual way, ANDROID_ADB_SERVER_PORT included) and iPhones: over USB through usbmux (`--ios`, iOS below 17)
+  or at WebDriverAgent URLs the lab started with go-ios or pymobiledevice3 (`--wda UDID=URL`, iOS 17+).
+  Discovery runs at every heartbeat, so a phone plugged in shows up and one unplugged goes offline at once.
+- An iPhone's proxy is set by hand, so each iPhone gets a fixed proxy port, kept in the state folder
+  (`ios-proxy-ports.json`) so the number a person typed into the phone stays valid across restarts.
+- The proxy journal: a file per Android phone whose global proxy setting a run set and has not yet cleared.
+  A run clears it in every outcome; when the agent itself was killed, the next start clears the setting on
+  every phone left in the journal (now, or when the phone is attached again).
+
+No Django here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+from pathlib import Path
+
+log = logging.getLogger("trackreplay.agent.devices")
+IOS_PROXY_PORT = 8888
+_UDID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+def parse_wda_pairs(pairs: list[str] | None) -> dict[str, str]:
+    """--wda UDID=URL options; a pair that is not one is refused with its text."""
+    result = {}
+    for pair in pairs or []:
+        udid, sep, url = pair.partition("=")
+        if not sep or not _UDID.match(udid) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"--wda {pair!r}: write UDID=http://host:port (WebDriverAgent's URL for that iPhone)")
+        result[udid] = url.rstrip("/")
+    return result
+
+
+def lan_address() -> str:
+    """This machine's address on the network its default route leaves by (what a phone on the lab's Wi-Fi
+    reaches it at). No packet is sent: connecting a UDP socket only picks the route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, but a route is chosen for it
+            return sock.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+class ProxyJournal:
+    """Android phones whose proxy setting a run set and has not cleared yet (one file per serial)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, serial: str) -> Path:
+        return self.folder / re.sub(r"[^A-Za-z0-9_.:-]", "_", serial)
+
+    def mark(self, serial: str) -> None:
+        self._file(serial).write_text(serial)
+
+    def done(self, serial: str) -> None:
+        self._file(serial).unlink(missing_ok=True)
+
+    def pending(self) -> list[str]:
+        return sorted(path.read_text() for path in self.folder.iterdir() if path.is_file())
+
+
+class DeviceSet:
+    def __init__(self, name: str, *, browsers: int = 1, android: bool = False, ios: bool = False,
+                 wda_urls: dict[str, str] | None = None, state_dir: Path, headed: bool = False,
+                 proxy_host: str | None = None, ios_proxy_port: int = IOS_PROXY_PORT):
+        self.name = name
+        self.browsers = browsers
+        self.android = android
+        self.ios = ios
+        self.wda_urls = dict(wda_urls or {})
+        self.headed = headed
+        self.state_dir = state_dir
+        self.proxy_host = proxy_host
+        self.ios_proxy_port = ios_proxy_port
+        self.journal = ProxyJournal(state_dir / "proxy-set")
+        self._ports_file = state_dir / "ios-proxy-ports.json"
+        self._browser_version: str | None = None
+        self._lock = threading.Lock()
+        self.last_errors: dict[str, str] = {}
+
+    # -- what is attached -----------------------------------------------------------------------------------------
+    def reports(self) -> list[dict]:
+        """Every device attached now, as the heartbeat reports it. A discovery that fails (adb not running) is
+        logged once and offers no phones of that kind, rather than stopping the heartbeat."""
+        reports = self._browsers()
+        if self.android:
+            reports += self._discovered("android")
+        if self.ios or self.wda_urls:
+            reports += self._discovered("ios")
+        self._clear_left_proxies(reports)
+        return reports
+
+    def _browsers(self) -> list[dict]:
+        if not self.browsers:
+            return []
+        if self._browser_version is None:  # asked once: heartbeats come every few seconds
+            from .drivers.web import chromium_path
+
+            self._browser_version = chromium_version(chromium_path())
+        return [{"platform": "web", "name": f"{self.name} · Chromium {index}", "serial": f"chromium-{index}",
+                 "model": "Chromium (headless)" if not self.headed else "Chromium",
+                 "os_version": self._browser_version, "labels": ["web", "local"], "screen": "1280x800",
+                 "battery": None, "proxy": "auto"}
+                for index in range(1, self.browsers + 1)]
+
+    def _discovered(self, platform: str) -> list[dict]:
+        try:
+            if platform == "android":
+                from .drivers import android
+
+                found = android.discover()
+            else:
+                from .drivers import ios
+
+                found = ios.discover(wda_urls=self.wda_urls, usb=self.ios)
+        except Exception as exc:  # adb or usbmuxd not running, a phone answering garbage: say so, go on
+            message = f"{type(exc).__name__}: {exc}"
+            if self.last_errors.get(platform) != message:
+                log.warning("%s discovery failed: %s", platform, message)
+            self.last_errors[platform] = message
+            return []
+        self.last_errors.pop(platform, None)
+        reports = []
+        for report in found:
+            report = {**report, "labels": list(report.get("labels") or [platform])}
+            report["name"] = f"{report.get('name') or report.get('model') or report['serial']}"
+            if platform == "ios":
+                report["proxy"] = "manual"
+            reports.append(report)
+        return reports
+
+    def _clear_left_proxies(self, reports: list[dict]) -> None:
+        """Phones an earlier life of this agent left with the proxy set: clear them as soon as they are here."""
+        attached = {report["serial"] for report in reports if report["platform"] == "android"}
+        for serial in self.journal.pending():
+            if serial not in attached:
+                continue
+            try:
+                from .drivers.android import clear_proxy_setting
+
+                clear_proxy_setting(serial)
+                self.journal.done(serial)
+                log.warning("cleared the proxy setting an interrupted run left on %s", serial)
+            except Exception as exc:
+                log.warning("could not clear the proxy setting left on %s: %s", serial, exc)
+
+    # -- per device -----------------------------------------------------------------------------------------------
+    def proxy_port(self, udid: str) -> int:
+        """The fixed proxy port of an iPhone (typed into its Wi-Fi settings once): base, base + 1, ... by first
+        sight, remembered in the state folder."""
+        with self._lock:
+            try:
+                ports = json.loads(self._ports_file.read_text())
+            except (OSError, ValueError):
+                ports = {}
+            if udid not in ports:
+                used = set(ports.values())
+                port = self.ios_proxy_port
+                while port in used:
+                    port += 1
+                ports[udid] = port
+                self._ports_file.write_text(json.dumps(ports, indent=1))
+            return int(ports[udid])
+
+    def proxy_address(self, udid: str) -> str:
+        return f"{self.proxy_host or lan_address()}:{self.proxy_port(udid)}"
+
+    def driver(self, platform: str, serial: str):
+        """A driver for one of this agent's devices (not started)."""
+        if platform == "web":
+            from .drivers.web import WebDriver
+
+            return WebDriver(headed=self.headed)
+        if platform == "android":
+            from .drivers.android import AndroidDriver
+
+            return AndroidDriver(serial)
+        if platform == "ios":
+            from .drivers.ios import IOSDriver
+
+            return IOSDriver(serial, wda_url=self.wda_urls.get(serial))
+        raise ValueError(f"no platform {platform!r}")
+
+
+def chromium_version(path: str) -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "Chromium"
+    return " ".join(out.split()[:2]) or "Chromium"
+
+
+def busy_marker(state_dir: Path, platform: str, serial: str) -> Path:
+    """A file that exists while a run holds the device (the heartbeat process reads it before it touches the
+    device for a screenshot or an HTTPS check)."""
+    folder = state_dir / "busy"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / re.sub(r"[^A-Za-z0-9_.:-]", "_", f"{platform}-{serial}")
