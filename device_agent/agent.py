@@ -340,7 +340,7 @@ class Agent:
 
 def _step_payload(step: dict) -> dict:
     keys = ("index", "action", "label", "outcome", "started_at", "finished_at", "error", "screenshot", "line",
-            "attempts")
+            "attempts", "notes")
     return {key: step.get(key) for key in keys if key in step}
 
 

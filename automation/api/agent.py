@@ -97,7 +97,11 @@ class StepResult(Strict):
     screenshot = serializers.CharField(allow_null=True, max_length=300,
                                        help_text="The screenshot's name in the run folder, uploaded separately.")
     line = count(allow_null=True, required=False, help_text="The step's line in its flow file.")
-    attempts = count(required=False, default=0, help_text="Tries made (retry + 1 at most).")
+    attempts = count(required=False, default=0, help_text="Tries made (retry + 1, plus one per recovery).")
+    notes = serializers.ListField(
+        child=serializers.CharField(max_length=1000), required=False, max_length=20,
+        help_text="What went wrong with the device during the step and what was done about it (the app crashed "
+                  "and was restarted, an ANR dialog was closed, the UI server was restarted).")
 
 
 class Steps(Strict):
