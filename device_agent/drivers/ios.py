@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 import wda
 from tidevice import Device, MuxReplyError, Usbmux
-from tidevice._proto import MODELS, UsbmuxReplyCode
+from tidevice._proto import MODELS
 from wda.exceptions import WDAError, WDARequestError
 from wda.usbmux.exceptions import HTTPError
 
@@ -75,11 +75,11 @@ def _usbmux_udids(address: str | None) -> list[str]:
 
 class UsbmuxRelay:
     """A local TCP port that reaches a port on the phone through usbmuxd. Each connection is relayed on its own
-    usbmux connection. `gone` says the last connection found the phone missing (unplugged)."""
+    usbmux connection; `failure` says why the last one could not be made (the phone's port closed: WDA is not
+    running), since the HTTP client only sees the connection close."""
 
     def __init__(self, udid: str, device_port: int, usbmux: str | None = None):
         self.udid, self.device_port, self.usbmux = udid, device_port, usbmux
-        self.gone = False
         self.failure = ""
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
@@ -115,17 +115,16 @@ class UsbmuxRelay:
             try:
                 device = next((d for d in mux.device_list() if _same_udid(d.udid, self.udid)), None)
                 if device is None:
-                    self.gone, self.failure = True, f"{self.udid} is not attached (usbmuxd does not list it)"
+                    self.failure = f"{self.udid} is not attached (usbmuxd does not list it)"
                     return
                 connection = mux.connect_device_port(device.device_id, self.device_port)
             except MuxReplyError as exc:
-                self.gone = exc.reply_code == UsbmuxReplyCode.BadDevice
                 self.failure = f"usbmuxd could not connect to port {self.device_port} on {self.udid}: {exc.reply_code.name}"
                 return
             except OSError as exc:
                 self.failure = f"usbmuxd at {self.usbmux or '/var/run/usbmuxd'} does not answer: {exc}"
                 return
-            self.gone, self.failure = False, ""
+            self.failure = ""
             with self._lock:
                 self._sockets.add(client)
             try:
@@ -217,8 +216,8 @@ class IOSDriver(Driver):
         try:
             status = self._status()
         except Exception as exc:
-            self._log("W", f"WebDriverAgent does not answer at {self.wda_url}: {_cause(exc)}")
-            self._revive(f"WebDriverAgent does not answer at {self.wda_url} ({_cause(exc)})")
+            self._log("W", f"WebDriverAgent does not answer at {self.wda_url}: {self._why(exc)}")
+            self._revive(f"WebDriverAgent does not answer at {self.wda_url} ({self._why(exc)})")
             status = self._status()
         self._log("I", f"WebDriverAgent answers at {self.wda_url}: iOS {status.get('os', {}).get('version', '?')}")
 
@@ -249,12 +248,16 @@ class IOSDriver(Driver):
     def _present(self) -> bool | None:
         """Whether usbmuxd lists the phone; None when there is no usbmuxd to ask (a phone reached only over a
         network tunnel)."""
-        if self._relay is not None and self._relay.gone:
-            return False
         try:
             return any(_same_udid(udid, self.udid) for udid in _usbmux_udids(self.usbmux))
         except Exception:
             return None
+
+    def _why(self, exc: Exception) -> str:
+        """Why a request got no answer: through usbmuxd the relay knows better than the closed connection."""
+        if self._relay is not None and self._relay.failure:
+            return self._relay.failure
+        return _cause(exc)
 
     def _revive(self, why: str) -> None:
         """Relaunch WDA, or say why the run cannot go on: DeviceGone when the phone is not there."""
@@ -313,7 +316,7 @@ class IOSDriver(Driver):
             if self._present() is False:
                 raise DeviceGone(f"{self.udid} is no longer attached") from None
             self._problem = "wda"
-            return f"WebDriverAgent is not answering at {self.wda_url} ({_cause(exc)})"
+            return f"WebDriverAgent is not answering at {self.wda_url} ({self._why(exc)})"
         state = self._call("POST", "/wda/apps/state", {"bundleId": app}, what=f"reading the state of {app}")
         if state in (0, 1):
             self._problem = "crashed"
@@ -368,7 +371,7 @@ class IOSDriver(Driver):
         if isinstance(exc, (HTTPError, WDAError, OSError)):
             if self._present() is False:
                 return DeviceGone(f"{self.udid} is no longer attached ({what})")
-            return DriverError(f"{what}: WebDriverAgent at {self.wda_url} did not answer ({_cause(exc)})")
+            return DriverError(f"{what}: WebDriverAgent at {self.wda_url} did not answer ({self._why(exc)})")
         return DriverError(f"{what}: {type(exc).__name__}: {exc}")
 
     def _log(self, level: str, text: str) -> None:

@@ -87,6 +87,7 @@ class FakeWDA:
         self.locked = False
         self.launches = 0  # times WDA was started: 1 after start(), +1 per relaunch()
         self.routes_seen: list[tuple[str, str]] = []
+        self.searches: list[tuple[str, str]] = []  # (using, value) of every element search
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()  # set when WDA dies: requests waiting on a hung app end
@@ -442,6 +443,7 @@ def find_elements(wda: FakeWDA, body: dict):
     using, value = body.get("using"), body.get("value")
     if not isinstance(using, str) or not isinstance(value, str):
         raise WDAError(400, "invalid argument", "'using' and 'value' must be strings")
+    wda.searches.append((using, value))
     try:
         nodes = xcui.find(wda.snapshot(), using, value)
     except xcui.InvalidSelector as exc:

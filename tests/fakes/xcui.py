@@ -196,9 +196,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     text = text.rstrip()
     while position < len(text):
         match = _TOKEN.match(text, position)
-        kind = match.lastgroup
-        if kind == "other":
-            raise InvalidSelector(f"unexpected {match.group(kind)!r} at {match.start(kind)} in predicate {text!r}")
+        kind = match.lastgroup  # "other" (a brace, a comma...) is refused by the parser where it stands
         tokens.append((kind, match.group(kind)))
         position = match.end()
     return tokens
