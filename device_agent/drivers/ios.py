@@ -119,7 +119,8 @@ class UsbmuxRelay:
                     return
                 connection = mux.connect_device_port(device.device_id, self.device_port)
             except MuxReplyError as exc:
-                self.failure = f"usbmuxd could not connect to port {self.device_port} on {self.udid}: {exc.reply_code.name}"
+                self.failure = (f"usbmuxd could not connect to port {self.device_port} on {self.udid}: "
+                                f"{exc.reply_code.name}")
                 return
             except OSError as exc:
                 self.failure = f"usbmuxd at {self.usbmux or '/var/run/usbmuxd'} does not answer: {exc}"

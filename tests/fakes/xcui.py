@@ -152,7 +152,8 @@ def find(root: XNode, using: str, value: str) -> list[XNode]:
     if using in ("link text", "partial link text"):
         prop, sep, wanted = value.partition("=")
         if not sep or prop not in ("name", "label", "value", "type"):
-            raise InvalidSelector(f"{using} must read 'label=...', 'name=...', 'value=...' or 'type=...', not {value!r}")
+            raise InvalidSelector(f"{using} must read 'label=...', 'name=...', 'value=...' or 'type=...', "
+                                  f"not {value!r}")
         partial = using == "partial link text"
         return [node for node in root.descendants()
                 if (have := node.attribute(prop)) is not None and (wanted in have if partial else have == wanted)]
@@ -182,7 +183,8 @@ def xpath(root: XNode, query: str) -> list[XNode]:
 # -- predicate strings ---------------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"""\s*(?:(?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<op>==|!=|<>|<=|>=|=|<|>|&&|\|\||!)
-                        |(?P<paren>[()])|(?P<modifier>\[[a-z]*\])|(?P<word>[A-Za-z_$][A-Za-z0-9_.]*)|(?P<number>-?\d+(?:\.\d+)?)
+                        |(?P<paren>[()])|(?P<modifier>\[[a-z]*\])|(?P<word>[A-Za-z_$][A-Za-z0-9_.]*)
+                        |(?P<number>-?\d+(?:\.\d+)?)
                         |(?P<other>\S))""", re.VERBOSE)
 ATTRIBUTES = {"name": "name", "wdname": "name", "label": "label", "wdlabel": "label", "value": "value",
               "wdvalue": "value", "type": "type", "wdtype": "type", "visible": "visible", "wdvisible": "visible",

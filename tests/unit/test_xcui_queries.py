@@ -50,7 +50,8 @@ def test_the_source_is_xcui_xml_with_the_attributes_wda_writes(root):
     # a text field's label is its accessibility label and what was typed is its value
     assert 'name="Email" label="Email" value="ann@example.com"' in xml
     assert '<XCUIElementTypeCell type="XCUIElementTypeCell" name="row0"' in xml
-    assert 'name="Below the screen" label="Below the screen" value="Below the screen" enabled="true" visible="false"' in xml
+    assert ('name="Below the screen" label="Below the screen" value="Below the screen" enabled="true" '
+            'visible="false"') in xml
 
 
 def test_accessibility_id_is_the_name_which_falls_back_to_the_label(root):
