@@ -219,7 +219,8 @@ class IOSDriver(Driver):
         except Exception as exc:
             self._log("W", f"WebDriverAgent does not answer at {self.wda_url}: {self._why(exc)}")
             self._revive(f"WebDriverAgent does not answer at {self.wda_url} ({self._why(exc)})")
-            status = self._status()
+            status = self._call("GET", "/status", session=False, timeout=self.health_timeout,
+                                what="checking WebDriverAgent")
         self._log("I", f"WebDriverAgent answers at {self.wda_url}: iOS {status.get('os', {}).get('version', '?')}")
 
     def close(self) -> None:
@@ -270,9 +271,10 @@ class IOSDriver(Driver):
         try:
             self._relaunch_wda()
         except Exception as exc:
-            if self._present() is False:
+            present = self._present()
+            if present is False:
                 raise DeviceGone(f"{self.udid} is no longer attached: {why}") from None
-            if self._present() is None:  # nothing else to ask: the tunnel or the phone itself is gone
+            if present is None:  # nothing else to ask: the tunnel or the phone itself is gone
                 raise DeviceGone(f"{why}, and it could not be relaunched ({_cause(exc)}): the iPhone was unplugged "
                                  f"or its tunnel is gone") from None
             raise DriverError(f"{why}, and it could not be relaunched: {_cause(exc)}") from None
