@@ -596,26 +596,32 @@ def _cause(exc: BaseException) -> str:
 
 # -- discovery ---------------------------------------------------------------------------------------------------
 
-def discover(*, wda_urls: dict[str, str] | None = None, usbmux: str | None = None,
+def discover(*, wda_urls: dict[str, str] | None = None, usbmux: str | None = None, usb: bool = True,
              timeout: float = 5.0) -> list[dict]:
     """Device reports for the iPhones this host can drive: those usbmuxd lists (below iOS 17 WDA is reached
-    through usbmuxd; iOS 17+ needs a WDA URL) and those given by WDA URL (`{udid: url}`). A phone that cannot
-    be driven is left out with a warning in the log saying why. `usbmux` is usbmuxd's address (a unix socket
-    path or host:port); without it the system's, when there is one."""
-    urls = {udid: url for udid, url in (wda_urls or {}).items()}
+    through usbmuxd; iOS 17+ needs a WDA URL) and those given by WDA URL (`{udid: url}`). `usb=False` offers
+    only the phones given by URL (usbmuxd still tells their model when it lists them). A phone that cannot be
+    driven is left out with a warning in the log saying why. `usbmux` is usbmuxd's address (a unix socket path
+    or host:port); without it the system's, when there is one."""
+    urls = dict(wda_urls or {})
     reports = []
     for udid in _listed(usbmux):
+        url = next((urls.pop(key) for key in list(urls) if _same_udid(key, udid)), None)
+        if url is None and not usb:
+            continue
         try:
             device = Device(udid, usbmux=usbmux)
             name, product, version = device.name, device.product_type, device.product_version
         except Exception as exc:
+            if url is not None:
+                urls[udid] = url  # WDA alone tells about it, below
+                continue
             log.warning("iPhone %s is attached but its lockdown service does not answer (%s): not listed; is it "
                         "unlocked and does it trust this computer?", udid, _cause(exc))
             continue
-        url = next((urls.pop(key) for key in list(urls) if _same_udid(key, udid)), None)
         if url is None and _major(version) >= 17:
             log.warning("iPhone %s runs iOS %s: from iOS 17 WDA is reached through a URL; start it with "
-                        "pymobiledevice3 or go-ios and give the agent --wda-url %s=URL (docs/devices.md)",
+                        "pymobiledevice3 or go-ios and give the agent --wda %s=URL (docs/devices.md)",
                         udid, version, udid)
             continue
         url = url or f"http+usbmux://{udid}:{WDA_PORT}"

@@ -438,6 +438,8 @@ def test_discover_lists_usbmux_iphones_and_wda_urls(usbmuxd, caplog):
             reports = discover(usbmux=usbmuxd.path, wda_urls={
                 new_usb.serial.replace("-", ""): new_wda.url, network.serial: network_wda.url,
                 "00008150-DEAD": f"http://127.0.0.1:{dead}"})
+            # without --ios only the phones given by URL are offered; usbmuxd still tells their model
+            only_urls = discover(usbmux=usbmuxd.path, usb=False, wda_urls={new_usb.serial: new_wda.url})
     assert reports == [
         {"platform": "ios", "serial": below.serial, "name": "Lab iPhone 3", "model": "iPhone 14", "os_version": "16.7",
          "labels": [], "screen": "1170x2532", "battery": 87, "proxy": "manual",
@@ -451,6 +453,7 @@ def test_discover_lists_usbmux_iphones_and_wda_urls(usbmuxd, caplog):
         {"platform": "ios", "serial": network.serial, "name": "Network iPhone", "model": "iPhone", "os_version": "17.5",
          "labels": [], "screen": "1170x2532", "battery": 100, "proxy": "manual", "wda_url": network_wda.url},
     ]
+    assert only_urls == [reports[1]]
     warnings = [record.getMessage() for record in caplog.records]
     assert any(f"iPhone {no_url.serial} runs iOS 17.2: from iOS 17 WDA is reached through a URL" in w for w in warnings)
     assert any(f"no WebDriverAgent answers at http://127.0.0.1:{dead} for iPhone 00008150-DEAD" in w for w in warnings)
