@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .client import Client, PlatformError
-from .devices import DeviceSet, busy_marker, parse_wda_pairs
+from .devices import DeviceSet, busy_marker, parse_relaunch_pairs, parse_wda_pairs
 from .flows import FlowError, load_flow
 from .outbox import Outbox, Refused
 from .play import PlayOptions, play
@@ -40,7 +40,7 @@ class Agent:
     def __init__(self, url: str, token: str, *, name: str | None = None, browsers: int = 1,
                  state_dir: Path | None = None, headed: bool = False, android: bool = False, ios: bool = False,
                  wda_urls: dict[str, str] | None = None, proxy_host: str | None = None,
-                 ios_proxy_port: int = 8888):
+                 ios_proxy_port: int = 8888, wda_relaunch: dict[str, str] | None = None):
         self.client = Client(url, token)
         self.name = name or socket.gethostname()
         self.browsers = browsers
@@ -49,7 +49,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.device_set = DeviceSet(self.name, browsers=browsers, android=android, ios=ios, wda_urls=wda_urls,
                                     state_dir=self.state_dir, headed=headed, proxy_host=proxy_host,
-                                    ios_proxy_port=ios_proxy_port)
+                                    ios_proxy_port=ios_proxy_port, wda_relaunch=wda_relaunch)
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.stopping = threading.Event()
         self.stop_file = self.state_dir / "stopping"
@@ -188,6 +188,7 @@ class Agent:
         if platform == "ios":
             options.wda_url = self.device_set.wda_urls.get(serial)
             options.proxy_port = self.device_set.proxy_port(serial)
+            options.proxy_address = self.device_set.proxy_host
         if bundle["mode"] == "replay":
             mock = bundle["mock"]
             har = folder / "replay.har"
@@ -369,6 +370,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--ios", action="store_true", help="offer iPhones attached over USB (usbmux; iOS below 17)")
     parser.add_argument("--wda", action="append", metavar="UDID=URL",
                         help="an iPhone whose WebDriverAgent runs at URL (iOS 17+: go-ios or pymobiledevice3); repeatable")
+    parser.add_argument("--wda-relaunch", action="append", metavar="UDID=COMMAND",
+                        help="how to start an iPhone's WebDriverAgent again when it died (e.g. go-ios runwda); "
+                             "repeatable")
     parser.add_argument("--proxy-host", metavar="ADDRESS",
                         help="this machine's address as iPhones on the lab's Wi-Fi reach it (default: found)")
     parser.add_argument("--ios-proxy-port", type=int, default=8888, metavar="PORT",
@@ -391,6 +395,7 @@ def run(args) -> int:
         return 2
     try:
         wda_urls = parse_wda_pairs(args.wda)
+        wda_relaunch = parse_relaunch_pairs(args.wda_relaunch)
     except ValueError as exc:
         print(f"trackreplay agent: {exc}", file=sys.stderr)
         return 2
@@ -401,6 +406,6 @@ def run(args) -> int:
     agent = Agent(args.url, args.token, name=args.name, browsers=args.browsers,
                   state_dir=Path(args.state_dir) if args.state_dir else None, headed=args.headed,
                   android=args.android, ios=args.ios, wda_urls=wda_urls, proxy_host=args.proxy_host,
-                  ios_proxy_port=args.ios_proxy_port)
+                  ios_proxy_port=args.ios_proxy_port, wda_relaunch=wda_relaunch)
     log.info("trackreplay agent %s on %s, talking to %s", VERSION, socket.gethostname(), args.url)
     return agent.serve()

@@ -37,6 +37,18 @@ def parse_wda_pairs(pairs: list[str] | None) -> dict[str, str]:
     return result
 
 
+def parse_relaunch_pairs(pairs: list[str] | None) -> dict[str, str]:
+    """--wda-relaunch UDID=COMMAND options: the command line that starts an iPhone's WebDriverAgent again when it
+    died (tidevice wdaproxy, go-ios runwda, pymobiledevice3 ... xcuitest)."""
+    result = {}
+    for pair in pairs or []:
+        udid, sep, command = pair.partition("=")
+        if not sep or not _UDID.match(udid) or not command.strip():
+            raise ValueError(f"--wda-relaunch {pair!r}: write UDID=COMMAND (e.g. UDID='ios runwda --udid UDID')")
+        result[udid] = command.strip()
+    return result
+
+
 def lan_address() -> str:
     """This machine's address on the network its default route leaves by (what a phone on the lab's Wi-Fi
     reaches it at). No packet is sent: connecting a UDP socket only picks the route."""
@@ -71,12 +83,14 @@ class ProxyJournal:
 class DeviceSet:
     def __init__(self, name: str, *, browsers: int = 1, android: bool = False, ios: bool = False,
                  wda_urls: dict[str, str] | None = None, state_dir: Path, headed: bool = False,
-                 proxy_host: str | None = None, ios_proxy_port: int = IOS_PROXY_PORT):
+                 proxy_host: str | None = None, ios_proxy_port: int = IOS_PROXY_PORT,
+                 wda_relaunch: dict[str, str] | None = None):
         self.name = name
         self.browsers = browsers
         self.android = android
         self.ios = ios
         self.wda_urls = dict(wda_urls or {})
+        self.wda_relaunch = dict(wda_relaunch or {})
         self.headed = headed
         self.state_dir = state_dir
         self.proxy_host = proxy_host
@@ -187,7 +201,7 @@ class DeviceSet:
         if platform == "ios":
             from .drivers.ios import IOSDriver
 
-            return IOSDriver(serial, wda_url=self.wda_urls.get(serial))
+            return IOSDriver(serial, wda_url=self.wda_urls.get(serial), relaunch=self.wda_relaunch.get(serial))
         raise ValueError(f"no platform {platform!r}")
 
 

@@ -53,7 +53,9 @@ class PlayOptions:
     forward_tracking: bool = False
     device: str | None = None  # Android serial or iOS UDID
     wda_url: str | None = None
+    wda_relaunch: str | None = None  # the command that starts the iPhone's WDA again when it died
     proxy_port: int | None = None  # fixed port, listening on every interface (iPhones set by hand)
+    proxy_address: str | None = None  # the address phones reach the proxy at (iPhones set by hand)
     proxy_journal: object | None = None  # devices.ProxyJournal: Android phones whose proxy a run set
 
 
@@ -61,7 +63,8 @@ def default_scope(platform: str, given: list[str]) -> list[str]:
     return list(given) if given else (["api"] if platform == "web" else ["all"])
 
 
-def make_driver(platform: str, *, headed: bool = False, device: str | None = None, wda_url: str | None = None):
+def make_driver(platform: str, *, headed: bool = False, device: str | None = None, wda_url: str | None = None,
+                wda_relaunch: str | None = None):
     if platform == "web":
         from .drivers.web import WebDriver
 
@@ -76,7 +79,10 @@ def make_driver(platform: str, *, headed: bool = False, device: str | None = Non
     if platform == "ios":
         from .drivers.ios import IOSDriver
 
-        return IOSDriver(device, wda_url=wda_url)
+        try:
+            return IOSDriver(device, wda_url=wda_url, relaunch=wda_relaunch)
+        except ValueError as exc:
+            raise FlowError("--wda-url", None, str(exc)) from None
     raise FlowError("--platform", None, f"no platform {platform!r}; known: {', '.join(PLATFORMS)}")
 
 
@@ -111,7 +117,7 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
                          log=out_dir / "proxy.log",
                          listen_host="0.0.0.0" if options.proxy_port else None, port=options.proxy_port)
     driver = driver or make_driver(options.platform, headed=options.headed, device=options.device,
-                                   wda_url=options.wda_url)
+                                   wda_url=options.wda_url, wda_relaunch=options.wda_relaunch)
     timeline = {"flow": flow.name, "platform": options.platform, "mode": options.mode, "outcome": "failed",
                 "started_at": now_iso(), "finished_at": None, "error": "", "steps": []}
     previous = signal.getsignal(signal.SIGTERM)
@@ -127,7 +133,12 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
         journal = options.proxy_journal if options.platform == "android" and options.device else None
         if journal is not None:  # before the setting: an agent killed right after still knows to clear it
             journal.mark(options.device)
-        driver.set_proxy(proxy.host, proxy.port)
+        if options.proxy_port:  # a phone on the lab's network: it reaches this machine at its LAN address
+            from .devices import lan_address
+
+            driver.set_proxy(options.proxy_address or lan_address(), proxy.port)
+        else:
+            driver.set_proxy(proxy.host, proxy.port)
         driver.start()
         check_proxy_in_use(options.platform, driver, proxy)
         if on_started is not None:
@@ -184,6 +195,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--device", metavar="SERIAL|UDID", help="the phone: an adb serial (Android) or a UDID (iOS)")
     parser.add_argument("--wda-url", metavar="URL", help="iOS: WebDriverAgent's URL (iOS 17+, started by go-ios or "
                                                           "pymobiledevice3); else it is reached over USB")
+    parser.add_argument("--wda-relaunch", metavar="COMMAND", help="iOS: how to start WDA again when it died "
+                                                                  "(e.g. 'ios runwda --udid UDID')")
     parser.add_argument("--proxy-port", type=int, metavar="PORT",
                         help=f"iOS: the port the phone's proxy is set to by hand (default {IOS_PROXY_PORT}); the proxy "
                              f"listens on every interface")
@@ -234,15 +247,17 @@ def run(args) -> int:
             assert isinstance(ignore, dict)
         except (ValueError, AssertionError):
             return _fail('--ignore must be a JSON object such as {"query": ["ts"]}')
-    if args.platform == "web" and (args.device or args.wda_url or args.proxy_port):
-        return _fail("--device, --wda-url and --proxy-port are for phones (--platform android or ios)")
-    if args.platform == "android" and (args.wda_url or args.proxy_port):
-        return _fail("--wda-url and --proxy-port are for iPhones: an Android phone's proxy is set through adb")
+    if args.platform == "web" and (args.device or args.wda_url or args.proxy_port or args.wda_relaunch):
+        return _fail("--device, --wda-url, --wda-relaunch and --proxy-port are for phones (--platform android or ios)")
+    if args.platform == "android" and (args.wda_url or args.proxy_port or args.wda_relaunch):
+        return _fail("--wda-url, --wda-relaunch and --proxy-port are for iPhones: an Android phone's proxy is set "
+                     "through adb")
     if args.proxy_port is not None and not 1 <= args.proxy_port <= 65535:
         return _fail(f"--proxy-port must be from 1 to 65535, not {args.proxy_port}")
     try:
         flow = load_flow(args.flow, env=env, app=args.app, platform=args.platform)
-        driver = make_driver(args.platform, headed=args.headed, device=args.device, wda_url=args.wda_url)
+        driver = make_driver(args.platform, headed=args.headed, device=args.device, wda_url=args.wda_url,
+                             wda_relaunch=args.wda_relaunch)
     except FlowError as exc:
         return _fail(str(exc))
     mode = "record" if args.record else "replay" if args.mock else "capture"
@@ -250,7 +265,7 @@ def run(args) -> int:
     options = PlayOptions(platform=args.platform, mode=mode, har=Path(args.mock) if args.mock else None,
                           scope=args.mock_scope or [], ignore=ignore, unmatched=args.unmatched or "404",
                           headed=args.headed, screenshots=not args.no_screenshots, time_cap=args.time_cap,
-                          device=args.device, wda_url=args.wda_url,
+                          device=args.device, wda_url=args.wda_url, wda_relaunch=args.wda_relaunch,
                           proxy_port=(args.proxy_port or IOS_PROXY_PORT) if args.platform == "ios" else None)
 
     def show(record):
