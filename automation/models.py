@@ -125,8 +125,8 @@ class ProxyMode(models.TextChoices):
 
 class HttpsStatus(models.TextChoices):
     UNKNOWN = "unknown", "not checked"
-    WORKS = "works"
-    FAILS = "fails"
+    WORKS = "works", "works"
+    FAILS = "fails", "fails"
 
 
 class Device(ProjectScoped):
