@@ -78,11 +78,13 @@ def device_of(agent: Agent, device_id: int) -> Device:
     return device
 
 
-def _open_for_answer(device: Device, request_id: int, kind: str) -> DeviceRequest | None:
-    """The request to answer, locked; None when it was answered already (a repeated answer changes nothing)."""
-    request = DeviceRequest.objects.select_for_update().filter(pk=request_id, device=device, kind=kind).first()
+def _open_for_answer(device: Device, request_id: int, kind: str | None) -> DeviceRequest | None:
+    """The request (of this kind, or any) to answer, locked; None when it was answered already (a repeated
+    answer changes nothing)."""
+    requests = DeviceRequest.objects.select_for_update().filter(pk=request_id, device=device)
+    request = (requests.filter(kind=kind) if kind else requests).first()
     if request is None:
-        raise RequestRefused(f"Device {device.pk} has no {kind} request {request_id}.", 404)
+        raise RequestRefused(f"Device {device.pk} has no {kind + ' ' if kind else ''}request {request_id}.", 404)
     if request.answered_at is not None:
         return None
     if request.state == "unanswered":
@@ -125,10 +127,7 @@ def answer_failure(device: Device, request_id: int, *, error: str) -> bool:
     """The agent could not do what was asked (the device is busy or gone, the check could not be made); the
     device's HTTPS status stays as it was. False when the request had been answered already."""
     with transaction.atomic():
-        request = (DeviceRequest.objects.select_for_update().filter(pk=request_id, device=device).first())
-        if request is None:
-            raise RequestRefused(f"Device {device.pk} has no request {request_id}.", 404)
-        request = _open_for_answer(device, request_id, request.kind)
+        request = _open_for_answer(device, request_id, None)
         if request is None:
             return False
         DeviceRequest.objects.filter(pk=request.pk).update(answered_at=timezone.now(),

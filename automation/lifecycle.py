@@ -197,12 +197,13 @@ def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict],
                                            status=DeviceStatus.ONLINE, **fields)
         else:
             Device.objects.filter(pk=device.pk).update(**fields)
-            # Back after an unplug or an agent outage: busy again if its run is still on (the agent listed
-            # it as running all along), else free for the dispatcher.
-            held = Run.objects.filter(device=device, status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
-                                      lease_expires_at__isnull=False).exists()
-            Device.objects.filter(pk=device.pk, status=DeviceStatus.OFFLINE).update(
-                status=DeviceStatus.BUSY if held else DeviceStatus.ONLINE)
+            if device.status == DeviceStatus.OFFLINE:
+                # Back after an unplug or an agent outage: busy again if its run is still on (the agent
+                # listed it as running all along), else free for the dispatcher.
+                held = Run.objects.filter(device=device, status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+                                          lease_expires_at__isnull=False).exists()
+                Device.objects.filter(pk=device.pk, status=DeviceStatus.OFFLINE).update(
+                    status=DeviceStatus.BUSY if held else DeviceStatus.ONLINE)
         known.append(device.pk)
     # Unplugged: offline at once. A run on it is not failed here: the agent ends it itself ("device
     # disconnected at step N") with what it captured, and if it stops listing the run the lease ends it.

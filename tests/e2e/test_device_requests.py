@@ -1,7 +1,8 @@
 """What people ask of a device from the console, answered by the real agent (device_agent/requests.py)
 against the platform on a live server: a screenshot of a Chromium web device and an HTTPS check come back
-through the heartbeat's requests; what the agent cannot do is answered with the reason; an answer lost on
-the way is made again at a later heartbeat, and one the platform refuses (the request timed out) is not."""
+through the heartbeat's requests, each once; what the agent cannot do is answered with the reason; an answer
+lost on the way is made again at a later heartbeat, and one that comes after the request timed out changes
+nothing."""
 
 import threading
 import time
@@ -81,10 +82,19 @@ def test_a_screenshot_and_an_https_check_asked_in_the_console_come_back_from_the
     shot, _ = ask(device, "screenshot")
     check, _ = ask(device, "https_check")
 
+    release, released = threading.Event(), []
+
+    def slow_check(device_id):  # a probe through a phone takes seconds: heartbeats go on meanwhile
+        released.append(release.wait(30))
+        return True, "the probe arrived through the proxy"
+
+    agent.check = slow_check
     answer = agent.heartbeat()
     assert answer["requests"] == [{"id": shot.pk, "device": device.pk, "kind": "screenshot"},
                                   {"id": check.pk, "device": device.pk, "kind": "https_check"}]
-    assert wait_idle(agent, 60)
+    assert agent.heartbeat()["requests"]  # still open: taken already, not done twice
+    release.set()
+    assert wait_idle(agent, 60) and released == [True]
     shot.refresh_from_db()
     check.refresh_from_db()
     device.refresh_from_db()
@@ -156,4 +166,4 @@ def test_an_answer_lost_on_the_way_is_made_again_and_a_late_one_is_not(lab, sett
     late.refresh_from_db()
     device.refresh_from_db()
     assert late.state == "unanswered" and device.https_status == "fails"
-    assert agent.heartbeat()["requests"] == [] and len(agent.checks) == 3  # not offered, not tried again
+    assert agent.heartbeat()["requests"] == [] and len(agent.checks) == 3  # no longer offered

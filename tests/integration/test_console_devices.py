@@ -41,6 +41,15 @@ def shop(db, settings, tmp_path, monkeypatch):
     return project, people, pixel, iphone
 
 
+def _outsider() -> Client:
+    """An admin of another project."""
+    user = f.UserFactory()
+    Membership.objects.create(project=f.ProjectFactory(slug="elsewhere"), user=user, role=Role.ADMIN)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def test_the_devices_list_shows_what_the_agents_report(shop):
     project, people, pixel, iphone = shop
     run = f.RunFactory(project=project, device=pixel, status="running", lease_expires_at=timezone.now())
@@ -93,11 +102,13 @@ def test_take_a_screenshot_asks_the_agent_and_the_page_shows_it_when_it_arrives(
     assert f"Taken {asked.answered_at:%Y-%m-%d %H:%M:%S}" in partial
     png = people[Role.VIEWER].get(image)
     assert png.status_code == 200 and b"".join(png.streaming_content) == PNG
-    outsider = Client()
-    outsider.force_login(f.UserFactory())
-    assert outsider.get(image).status_code == 404
-    assert outsider.get(f"/p/shop/devices/{pixel.pk}/").status_code == 404
+    outsider = _outsider()
+    for path in (image, f"/p/shop/devices/{pixel.pk}/"):  # nor through the URL of the outsider's own project
+        assert outsider.get(path).status_code == 404
+        assert outsider.get(path.replace("/p/shop/", "/p/elsewhere/")).status_code == 404, path
+    assert outsider.post(f"/p/elsewhere/devices/{pixel.pk}/do/screenshot/").status_code == 404
     assert people[Role.VIEWER].post(f"/p/shop/devices/{pixel.pk}/do/screenshot/").status_code == 404
+    assert DeviceRequest.objects.filter(device=pixel).count() == 1
 
 
 def test_what_the_agent_could_not_do_or_never_answered_is_said(shop, settings):
@@ -190,6 +201,6 @@ def test_the_run_page_shows_each_steps_screenshot_and_its_log_lines(shop):
     before = people[Role.VIEWER].get(f"/p/shop/runs/{run.pk}/logs/?step=before").content.decode()
     assert "Device log before the first step" in before and "Start proc" in before
     assert people[Role.VIEWER].get(f"/p/shop/runs/{run.pk}/logs/?step=../x").status_code == 404
-    outsider = Client()
-    outsider.force_login(f.UserFactory())
+    outsider = _outsider()
     assert outsider.get(show_all).status_code == 404
+    assert outsider.get(show_all.replace("/p/shop/", "/p/elsewhere/")).status_code == 404
