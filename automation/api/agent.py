@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -195,6 +195,10 @@ class HttpsCheckAnswer(Strict):
                                    help_text="What the probe saw, for people (e.g. the TLS error).")
 
 
+class ScreenshotQuery(Strict):
+    request = row_id(help_text="The screenshot request's id, from the heartbeat answer's requests.")
+
+
 class RequestFailure(Strict):
     request = row_id(help_text="The request's id, from the heartbeat answer's requests.")
     error = serializers.CharField(max_length=DETAIL_MAX,
@@ -202,8 +206,9 @@ class RequestFailure(Strict):
 
 
 class HeartbeatView(AgentView):
-    """The agent's devices and running runs, every few seconds: devices online, leases extended. The answer
-    tells the agent which broker queue to consume."""
+    """The agent's devices and running runs, every few seconds: devices online (the ones it no longer lists
+    offline), leases extended. The answer tells the agent which broker queue to consume, which runs to cancel
+    and what people asked of its devices (requests)."""
 
     @extend_schema(request=Heartbeat, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -252,21 +257,18 @@ class HttpsCheckView(DeviceAnswerView):
 class DeviceScreenshotView(DeviceAnswerView):
     """PUT the PNG a screenshot request asked for (raw body, ?request=ID), bounded like a run's screenshots."""
 
-    @extend_schema(request={"image/png": OpenApiTypes.BINARY},
-                   parameters=[OpenApiParameter("request", int, required=True,
-                                                description="The screenshot request's id.")],
+    @extend_schema(request={"image/png": OpenApiTypes.BINARY}, parameters=[ScreenshotQuery],
                    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
     def put(self, request, pk: int):
         device = self.device(pk)
-        request_id = request.query_params.get("request", "")
-        if not request_id.isdigit() or not 1 <= int(request_id) <= MAX_STEP:
-            return Response({"error": f"?request= must name the screenshot request's id, not {request_id!r}",
-                             "field": "request"}, status=status.HTTP_400_BAD_REQUEST)
+        query = ScreenshotQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        request_id = query.validated_data["request"]
         body = read_screenshot(request)
         if not body.startswith(PNG_MAGIC):
             return Response({"error": "the body is not a PNG image"}, status=status.HTTP_400_BAD_REQUEST)
-        stored = answer_screenshot(device, int(request_id), body)
-        return Response({"request": int(request_id), "bytes": len(body), "duplicate": not stored})
+        stored = answer_screenshot(device, request_id, body)
+        return Response({"request": request_id, "bytes": len(body), "duplicate": not stored})
 
 
 class RequestFailedView(DeviceAnswerView):

@@ -202,7 +202,9 @@ def test_a_screenshot_comes_back_as_a_png_and_anything_else_is_refused(lab, clie
     refused = client.generic("PUT", f"{url}?request={asked['id']}", b"GIF89a....", content_type="image/png")
     assert refused.status_code == 400 and refused.json() == {"error": "the body is not a PNG image"}
     no_id = client.generic("PUT", url, PNG, content_type="image/png")
-    assert no_id.status_code == 400 and no_id.json()["field"] == "request"
+    assert no_id.status_code == 400 and no_id.json() == {"request": ["This field is required."]}
+    for query in ("request=x", f"request={asked['id']}&step=1"):
+        assert client.generic("PUT", f"{url}?{query}", PNG, content_type="image/png").status_code == 400, query
     settings.TRACKREPLAY_SCREENSHOT_MAX_BYTES = 1024
     too_big = client.generic("PUT", f"{url}?request={asked['id']}", PNG + b"\x00" * 2000, content_type="image/png")
     assert too_big.status_code == 413 and "TRACKREPLAY_SCREENSHOT_MAX_BYTES" in too_big.content.decode()
