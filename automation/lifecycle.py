@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from test_records.models import HealthFlag, RecordSource, TestRecord
 
-from .models import Agent, Device, DeviceStatus, Run, RunMode, RunStatus
+from .models import Agent, Device, DeviceStatus, ProxyMode, Run, RunMode, RunStatus
 
 log = logging.getLogger(__name__)
 EXECUTE_TASK = "device_agent.execute_run"
@@ -176,8 +176,12 @@ def record_steps(run: Run, steps: list[dict]) -> None:
 
 
 def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict], running: list[int]) -> dict:
-    """The agent is alive: its devices are online (busy while running), the leases of its running runs are
-    extended, and a run it holds but no longer runs (it restarted) fails with the reason."""
+    """The agent is alive: the devices it lists are online (busy while a run holds them) with what it reports
+    about them, the ones it no longer lists are offline (unplugged), the leases of its running runs are
+    extended, and a run it holds but no longer runs (it restarted) fails with the reason. The answer offers
+    the agent the checks and screenshots people asked of its devices."""
+    from .device_requests import offered
+
     now = timezone.now()
     Agent.objects.filter(pk=agent.pk).update(last_seen_at=now, hostname=hostname[:255], version=version[:40])
     known = []
@@ -186,15 +190,27 @@ def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict],
         device = (Device.objects.filter(agent=agent, serial=serial, name=item["name"]).first()
                   or Device.objects.filter(agent=agent, serial=serial).exclude(serial="").first())
         fields = {"platform": item["platform"], "model": item.get("model", "")[:120],
-                  "os_version": item.get("os_version", "")[:40], "last_seen_at": now}
+                  "os_version": item.get("os_version", "")[:40], "screen": item.get("screen", ""),
+                  "battery": item.get("battery"), "proxy_mode": item.get("proxy", ProxyMode.AUTO),
+                  "wda_url": item.get("wda_url", ""), "last_seen_at": now}
         if device is None:
             device = Device.objects.create(project_id=agent.project_id, agent=agent, name=item["name"][:100],
                                            serial=serial[:120], labels=item.get("labels") or [],
                                            status=DeviceStatus.ONLINE, **fields)
         else:
             Device.objects.filter(pk=device.pk).update(**fields)
-            Device.objects.filter(pk=device.pk, status=DeviceStatus.OFFLINE).update(status=DeviceStatus.ONLINE)
+            if device.status == DeviceStatus.OFFLINE:
+                # Back after an unplug or an agent outage: busy again if its run is still on (the agent
+                # listed it as running all along), else free for the dispatcher.
+                held = Run.objects.filter(device=device, status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+                                          lease_expires_at__isnull=False).exists()
+                Device.objects.filter(pk=device.pk, status=DeviceStatus.OFFLINE).update(
+                    status=DeviceStatus.BUSY if held else DeviceStatus.ONLINE)
         known.append(device.pk)
+    # Unplugged: offline at once. A run on it is not failed here: the agent ends it itself ("device
+    # disconnected at step N") with what it captured, and if it stops listing the run the lease ends it.
+    Device.objects.filter(agent=agent).exclude(pk__in=known).exclude(status=DeviceStatus.OFFLINE).update(
+        status=DeviceStatus.OFFLINE)
     running = set(running)
     held = runs_of_agent(agent).filter(status=RunStatus.RUNNING).select_related("task")
     for run in held:
@@ -210,7 +226,8 @@ def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict],
     request_dispatch(agent.project_id)
     cancelled = list(runs_of_agent(agent).filter(pk__in=running, status=RunStatus.CANCELLED)
                      .values_list("pk", flat=True))
-    return {"agent": agent.pk, "devices": [{"id": pk} for pk in known], "cancel": cancelled}
+    return {"agent": agent.pk, "devices": [{"id": pk} for pk in known], "cancel": cancelled,
+            "requests": offered(agent, known)}
 
 
 def _end(run: Run, status: str, reason: str) -> bool:

@@ -118,8 +118,21 @@ class DeviceStatus(models.TextChoices):
     OFFLINE = "offline"
 
 
+class ProxyMode(models.TextChoices):
+    AUTO = "auto", "set by the agent"
+    MANUAL = "manual", "set by hand on the device"
+
+
+class HttpsStatus(models.TextChoices):
+    UNKNOWN = "unknown", "not checked"
+    WORKS = "works", "works"
+    FAILS = "fails", "fails"
+
+
 class Device(ProjectScoped):
-    """A phone, simulator or browser that runs tasks, attached to an agent."""
+    """A phone, simulator or browser that runs tasks, attached to an agent. What the agent reports about it
+    (model, OS, screen, battery, how its proxy is set) is refreshed by every heartbeat; whether HTTPS through
+    the proxy works on it is the last answer to a check a person asked for (DeviceRequest)."""
 
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="devices",
                                 help_text="The project it belongs to.")
@@ -135,6 +148,21 @@ class Device(ProjectScoped):
     status = models.CharField(max_length=8, choices=DeviceStatus.choices, default=DeviceStatus.OFFLINE,
                               help_text="Reported by the agent: online, busy (running a task) or offline.")
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time the agent reported the device.")
+    screen = models.CharField(max_length=11, blank=True, help_text="Screen size in pixels, WIDTHxHEIGHT (e.g. "
+                                                                   "'1080x2400'), as the agent reports it.")
+    battery = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(100)],
+                                               help_text="Battery level in percent, as the agent reports it.")
+    proxy_mode = models.CharField(
+        max_length=6, choices=ProxyMode.choices, default=ProxyMode.AUTO,
+        help_text="auto: the agent points the device at the run's proxy; manual: a person sets it on the device "
+                  "(iOS), and a run starts with a probe that fails it when the device does not use the proxy.")
+    wda_url = models.CharField(max_length=300, blank=True,
+                               help_text="iOS: the WebDriverAgent URL the agent drives the device through.")
+    https_status = models.CharField(max_length=7, choices=HttpsStatus.choices, default=HttpsStatus.UNKNOWN,
+                                    help_text="Whether HTTPS through the proxy works on the device, by the last "
+                                              "check (unknown until one is made).")
+    https_detail = models.TextField(blank=True, help_text="What the last HTTPS check saw.")
+    https_checked_at = models.DateTimeField(null=True, blank=True, help_text="When the last HTTPS check answered.")
 
     # An agent token sees, among the project's rows of this kind, only those of its own agent (AGENT_PATH).
     AGENT_PATH = "agent"
@@ -144,6 +172,69 @@ class Device(ProjectScoped):
 
     def __str__(self) -> str:
         return self.name
+
+    def https_summary(self) -> str:
+        """The last HTTPS check in words, as a QA engineer reads it before a run."""
+        if self.https_status == HttpsStatus.WORKS:
+            return f"HTTPS interception works on {self.name}"
+        if self.https_status == HttpsStatus.FAILS:
+            return f"HTTPS interception fails on {self.name}" + (f": {self.https_detail}" if self.https_detail else "")
+        return f"HTTPS interception has not been checked on {self.name}"
+
+
+class DeviceRequestKind(models.TextChoices):
+    HTTPS_CHECK = "https_check", "HTTPS check"
+    SCREENSHOT = "screenshot", "screenshot"
+
+
+class DeviceRequest(models.Model):
+    """Something a person asked of a device through its agent: an HTTPS-interception check or a screenshot.
+    The agent hears of it in its heartbeat answers until it answers (or says why it cannot); one that gets no
+    answer within TRACKREPLAY_DEVICE_REQUEST_SECONDS is shown as "no answer from the agent" and is no longer
+    offered to the agent."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="requests",
+                               help_text="The device asked.")
+    kind = models.CharField(max_length=12, choices=DeviceRequestKind.choices, help_text="What was asked.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", help_text="Who asked.")
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was asked.")
+    answered_at = models.DateTimeField(null=True, blank=True, help_text="When the agent answered.")
+    ok = models.BooleanField(null=True, blank=True,
+                             help_text="HTTPS check: whether interception works; screenshot: taken. Empty until "
+                                       "answered, and when the agent could not do it (see error).")
+    detail = models.TextField(blank=True, help_text="What the agent saw (an HTTPS check's probe).")
+    error = models.TextField(blank=True, help_text="Why the agent could not do it.")
+    image = models.FileField(upload_to="devices/screenshots/%Y/%m/", blank=True, help_text="The screenshot (PNG).")
+
+    PROJECT_PATH = "device__project"
+    AGENT_PATH = "device__agent"
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["device", "answered_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.device} #{self.pk}"
+
+    @staticmethod
+    def timeout_seconds() -> int:
+        return settings.TRACKREPLAY_DEVICE_REQUEST_SECONDS
+
+    @property
+    def deadline(self):
+        from datetime import timedelta
+
+        return self.created_at + timedelta(seconds=self.timeout_seconds())
+
+    @property
+    def state(self) -> str:
+        """pending, answered, failed (the agent could not do it) or unanswered (no answer in time)."""
+        from django.utils import timezone
+
+        if self.answered_at is not None:
+            return "failed" if self.error else "answered"
+        return "pending" if timezone.now() < self.deadline else "unanswered"
 
 
 class Script(ProjectScoped):

@@ -30,6 +30,7 @@ from .devices import DeviceSet, busy_marker, parse_relaunch_pairs, parse_wda_pai
 from .flows import FlowError, load_flow
 from .outbox import Outbox, Refused
 from .play import PlayOptions, play
+from .requests import handle_requests
 
 log = logging.getLogger("trackreplay.agent")
 VERSION = "0.1.0"
@@ -70,6 +71,7 @@ class Agent:
         for run_id in answer.get("cancel", []):  # the run's worker process sees this file between steps
             (self.state_dir / f"cancel-{run_id}").touch()
         self.config = answer
+        handle_requests(self, answer)  # checks and screenshots people asked for, answered off this thread
         return answer
 
     def _heartbeats(self) -> None:

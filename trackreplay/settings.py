@@ -201,6 +201,9 @@ TRACKREPLAY_EGRESS_MAX_BYTES = env_int("TRACKREPLAY_EGRESS_MAX_BYTES", 5 * 1024 
 # when it differs from the platform's own (e.g. the platform reaches Redis on localhost, agents on the LAN).
 TRACKREPLAY_LEASE_SECONDS = env_int("TRACKREPLAY_LEASE_SECONDS", 60, minimum=5)
 TRACKREPLAY_DEVICE_OFFLINE_SECONDS = env_int("TRACKREPLAY_DEVICE_OFFLINE_SECONDS", 30, minimum=5)
+# A check or screenshot a person asks of a device is offered to its agent this long; after that it shows as
+# "no answer from the agent" (an HTTPS check on a phone sets its proxy and loads a page: give it a minute).
+TRACKREPLAY_DEVICE_REQUEST_SECONDS = env_int("TRACKREPLAY_DEVICE_REQUEST_SECONDS", 120, minimum=10, maximum=3600)
 TRACKREPLAY_QUEUE_PREFIX = env_str("TRACKREPLAY_QUEUE_PREFIX", "")
 TRACKREPLAY_AGENT_BROKER_URL = env_str("TRACKREPLAY_AGENT_BROKER_URL", "")
 # A run token (trr_…, for an in-app SDK bridge) expires this long after it is issued unless the request asks
@@ -251,7 +254,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    # The agent reports `proxy`, the device API shows `proxy_mode`: one choice set, one name.
+    "ENUM_NAME_OVERRIDES": {"ProxyModeEnum": "automation.models.ProxyMode"},
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/ (no server).

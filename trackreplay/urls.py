@@ -33,6 +33,9 @@ AGENT_URLS = [
     path("runs/<int:pk>/proxy-report", agent_api.ProxyReportView.as_view(), name="agent-run-proxy-report"),
     path("runs/<int:pk>/logs", agent_api.LogsView.as_view(), name="agent-run-logs"),
     path("runs/<int:pk>/finish", agent_api.FinishView.as_view(), name="agent-run-finish"),
+    path("devices/<int:pk>/https-check", agent_api.HttpsCheckView.as_view(), name="agent-device-https-check"),
+    path("devices/<int:pk>/screenshot", agent_api.DeviceScreenshotView.as_view(), name="agent-device-screenshot"),
+    path("devices/<int:pk>/request-failed", agent_api.RequestFailedView.as_view(), name="agent-device-request-failed"),
 ]
 
 urlpatterns = [

@@ -28,11 +28,21 @@ from trackreplay.uploads import make_limits, parse_json
 from trackreplay.api_support import count, ms_time, row_id
 from sdk_bridge.api.views import BatchDoc, ProxyReportDoc
 
+from ..device_requests import (DETAIL_MAX, RequestRefused, answer_check, answer_failure, answer_screenshot,
+                               device_of)
 from ..lifecycle import RunConflict, bundle, fail_run, finish_run, heartbeat, record_steps, start_run
-from ..models import Platform, Run, RunMode, RunScreenshot
+from ..models import Platform, ProxyMode, Run, RunMode, RunScreenshot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_STEP = 2**31 - 1  # a step number must fit the screenshot's column (PostgreSQL integer)
+
+
+def read_screenshot(request) -> bytes:
+    """A PNG body, bounded by TRACKREPLAY_SCREENSHOT_MAX_BYTES while it streams (refused with 413 past it)."""
+    size = "TRACKREPLAY_SCREENSHOT_MAX_BYTES"
+    return read_request(request, make_limits(size, size, "TRACKREPLAY_UPLOAD_MAX_DEPTH",
+                                             "TRACKREPLAY_UPLOAD_MAX_ENTRIES", lambda name: getattr(settings, name)),
+                        what="screenshot")
 
 
 class IsAgent(permissions.BasePermission):
@@ -64,6 +74,18 @@ class DeviceReport(Strict):
                                        help_text="e.g. 'Android 14' or 'Chromium 156'.")
     labels = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list,
                                    help_text="Labels a new device starts with (edited in the console afterwards).")
+    screen = serializers.RegexField(r"^(|[1-9][0-9]{0,4}x[1-9][0-9]{0,4})$", max_length=11, allow_blank=True,
+                                    required=False, default="",
+                                    error_messages={"invalid": "Write the screen as WIDTHxHEIGHT in pixels, e.g. "
+                                                               "'1080x2400', or '' when unknown."},
+                                    help_text="Screen size in pixels, WIDTHxHEIGHT; '' when unknown.")
+    battery = serializers.IntegerField(min_value=0, max_value=100, allow_null=True, required=False, default=None,
+                                       help_text="Battery level in percent; null when unknown (a browser).")
+    proxy = serializers.ChoiceField(choices=ProxyMode.choices, required=False, default=ProxyMode.AUTO,
+                                    help_text="auto: the agent sets the device's proxy; manual: a person sets it "
+                                              "on the device (iOS).")
+    wda_url = serializers.URLField(max_length=300, required=False, default="", allow_blank=True,
+                                   help_text="iOS: the WebDriverAgent URL the agent drives the device through.")
 
 
 class Heartbeat(Strict):
@@ -170,9 +192,27 @@ class AgentView(APIView):
         return super().handle_exception(exc)
 
 
+class HttpsCheckAnswer(Strict):
+    request = row_id(help_text="The request's id, from the heartbeat answer's requests.")
+    ok = serializers.BooleanField(help_text="Whether HTTPS through the proxy works on the device.")
+    detail = serializers.CharField(max_length=DETAIL_MAX, allow_blank=True,
+                                   help_text="What the probe saw, for people (e.g. the TLS error).")
+
+
+class ScreenshotQuery(Strict):
+    request = row_id(help_text="The screenshot request's id, from the heartbeat answer's requests.")
+
+
+class RequestFailure(Strict):
+    request = row_id(help_text="The request's id, from the heartbeat answer's requests.")
+    error = serializers.CharField(max_length=DETAIL_MAX,
+                                  help_text="Why the agent could not do it (device busy or gone, probe broke).")
+
+
 class HeartbeatView(AgentView):
-    """The agent's devices and running runs, every few seconds: devices online, leases extended. The answer
-    tells the agent which broker queue to consume."""
+    """The agent's devices and running runs, every few seconds: devices online (the ones it no longer lists
+    offline), leases extended. The answer tells the agent which broker queue to consume, which runs to cancel
+    and what people asked of its devices (requests)."""
 
     @extend_schema(request=Heartbeat, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -190,6 +230,62 @@ class HeartbeatView(AgentView):
             "lease_seconds": settings.TRACKREPLAY_LEASE_SECONDS,
         })
         return Response(result)
+
+
+class DeviceAnswerView(AgentView):
+    """Base of the answers to what people asked of a device (device_requests.py): the device must be this
+    agent's (any other answers 404)."""
+
+    def device(self, pk: int):
+        return device_of(self.agent, pk)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RequestRefused):
+            return Response({"error": str(exc)}, status=exc.status)
+        return super().handle_exception(exc)
+
+
+class HttpsCheckView(DeviceAnswerView):
+    """The verdict of an HTTPS-interception check: stored as the device's HTTPS status. Sent again, it changes
+    nothing; after the request timed out it is refused (409)."""
+
+    @extend_schema(request=HttpsCheckAnswer, responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT,
+                                                        409: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        device = self.device(pk)
+        data = self.json_body(HttpsCheckAnswer)
+        stored = answer_check(device, data["request"], ok=data["ok"], detail=data["detail"])
+        return Response({"request": data["request"], "duplicate": not stored})
+
+
+class DeviceScreenshotView(DeviceAnswerView):
+    """PUT the PNG a screenshot request asked for (raw body, ?request=ID), bounded like a run's screenshots."""
+
+    @extend_schema(request={"image/png": OpenApiTypes.BINARY}, parameters=[ScreenshotQuery],
+                   responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT})
+    def put(self, request, pk: int):
+        device = self.device(pk)
+        query = ScreenshotQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        request_id = query.validated_data["request"]
+        body = read_screenshot(request)
+        if not body.startswith(PNG_MAGIC):
+            return Response({"error": "the body is not a PNG image"}, status=status.HTTP_400_BAD_REQUEST)
+        stored = answer_screenshot(device, request_id, body)
+        return Response({"request": request_id, "bytes": len(body), "duplicate": not stored})
+
+
+class RequestFailedView(DeviceAnswerView):
+    """The agent could not do what was asked of the device (any kind): the request ends with the reason,
+    and the device's HTTPS status stays as it was."""
+
+    @extend_schema(request=RequestFailure, responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT,
+                                                      409: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        device = self.device(pk)
+        data = self.json_body(RequestFailure)
+        stored = answer_failure(device, data["request"], error=data["error"])
+        return Response({"request": data["request"], "duplicate": not stored})
 
 
 class StartView(AgentView):
@@ -246,10 +342,7 @@ class ScreenshotView(AgentView):
         if not 1 <= step <= MAX_STEP:
             return Response({"error": f"step {step} is outside 1..{MAX_STEP}", "field": "step"},
                             status=status.HTTP_400_BAD_REQUEST)
-        size = "TRACKREPLAY_SCREENSHOT_MAX_BYTES"
-        body = read_request(request, make_limits(size, size, "TRACKREPLAY_UPLOAD_MAX_DEPTH",
-                                                 "TRACKREPLAY_UPLOAD_MAX_ENTRIES", lambda name: getattr(settings, name)),
-                            what="screenshot")
+        body = read_screenshot(request)
         if not body.startswith(PNG_MAGIC):
             return Response({"error": "the body is not a PNG image"}, status=status.HTTP_400_BAD_REQUEST)
         with atomic_files():  # a rollback deletes the new file again

@@ -1,10 +1,11 @@
 import re
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from trackreplay.api import ScopedModelSerializer
 
-from ..models import Agent, AgentToken, Device, Platform, Run, RunToken, Script, Task, TaskGroup
+from ..models import Agent, AgentToken, Device, DeviceRequest, Platform, Run, RunToken, Script, Task, TaskGroup
 
 
 class AgentSerializer(ScopedModelSerializer):
@@ -23,17 +24,38 @@ class AgentTokenSerializer(ScopedModelSerializer):
 
 
 class DeviceSerializer(ScopedModelSerializer):
+    https_summary = serializers.CharField(read_only=True, help_text="The last HTTPS check in words.")
+
     class Meta:
         model = Device
-        fields = ["id", "project", "agent", "name", "platform", "serial", "model", "os_version", "labels", "status",
-                  "last_seen_at", "created_at", "updated_at"]
+        fields = ["id", "project", "agent", "name", "platform", "serial", "model", "os_version", "screen", "battery",
+                  "proxy_mode", "wda_url", "labels", "status", "last_seen_at", "https_status", "https_detail",
+                  "https_checked_at", "https_summary", "created_at", "updated_at"]
         # What the agent reports (and the platform's claim on the device) is not for people to set.
-        read_only_fields = ["agent", "model", "os_version", "status", "last_seen_at"]
+        read_only_fields = ["agent", "model", "os_version", "screen", "battery", "proxy_mode", "wda_url", "status",
+                            "last_seen_at", "https_status", "https_detail", "https_checked_at"]
 
     def validate_labels(self, value):
         if not isinstance(value, list) or not all(isinstance(label, str) and label.strip() for label in value):
             raise serializers.ValidationError('Must be a list of labels such as ["local", "cn"].')
         return value
+
+
+# Named apart from DeviceSerializer's own request-body component ("DeviceRequest").
+@extend_schema_serializer(component_name="DeviceAsk")
+class DeviceRequestSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(read_only=True, help_text="pending, answered, failed (the agent could not do it: "
+                                  "see error) or unanswered (no answer within TRACKREPLAY_DEVICE_REQUEST_SECONDS).")
+    image = serializers.SerializerMethodField(help_text="Where the screenshot is (GET), once it arrived.")
+
+    class Meta:
+        model = DeviceRequest
+        fields = ["id", "device", "kind", "state", "requested_by", "created_at", "answered_at", "ok", "detail",
+                  "error", "image"]
+        read_only_fields = fields
+
+    def get_image(self, request) -> str | None:
+        return f"/api/v1/device-requests/{request.pk}/image/" if request.image else None
 
 
 class ScriptSerializer(ScopedModelSerializer):

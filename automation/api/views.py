@@ -1,3 +1,5 @@
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -5,15 +7,18 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from accounts.models import Role
-from trackreplay.api import ScopedModelViewSet, ScopedViewSetMixin
+from trackreplay.api import ScopedModelViewSet, ScopedReadOnlyViewSet, ScopedViewSetMixin
 from trackreplay.api_support import human_caller
 
+from ..device_requests import RequestRefused, ask
 from ..lifecycle import RunConflict, cancel_run, create_run, request_dispatch
-from ..models import Agent, AgentToken, Device, Run, RunMode, RunToken, RunTrigger, Script, Task, TaskGroup
+from ..models import (Agent, AgentToken, Device, DeviceRequest, DeviceRequestKind, Run, RunMode, RunToken, RunTrigger,
+                      Script, Task, TaskGroup)
 from ..scheduling import enqueue_task_group
 from .serializers import (
     AgentSerializer,
     AgentTokenSerializer,
+    DeviceRequestSerializer,
     DeviceSerializer,
     RunSerializer,
     RevokeRunTokenRequest,
@@ -58,8 +63,50 @@ class DeviceViewSet(ScopedModelViewSet):
     queryset = Device.objects.select_related("agent")
     serializer_class = DeviceSerializer
     write_roles = (Role.ADMIN, Role.QA)
-    filterset_fields = ["project", "agent", "platform", "status"]
+    filterset_fields = ["project", "agent", "platform", "status", "https_status"]
     search_fields = ["name", "serial", "model"]
+
+    def _ask(self, request, kind):
+        device = self.get_object()
+        self.check_object_permissions(request, device)
+        try:
+            asked, created = ask(device, kind, user=human_caller(request))
+        except RequestRefused as exc:
+            return Response({"status": [str(exc)]}, status=exc.status)
+        return Response(DeviceRequestSerializer(asked).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={201: DeviceRequestSerializer, 200: DeviceRequestSerializer})
+    @action(detail=True, methods=["post"], url_path="check-https")
+    def check_https(self, request, pk=None):
+        """Ask the device's agent whether HTTPS through the proxy works on it (a probe request). The answer
+        arrives on the request (GET device-requests/{id}/) and as the device's https_status; one already open
+        is returned (200) instead of asking twice."""
+        return self._ask(request, DeviceRequestKind.HTTPS_CHECK)
+
+    @extend_schema(request=None, responses={201: DeviceRequestSerializer, 200: DeviceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def screenshot(self, request, pk=None):
+        """Ask the device's agent for a screenshot now; it arrives on the request (its image)."""
+        return self._ask(request, DeviceRequestKind.SCREENSHOT)
+
+
+class DeviceRequestViewSet(ScopedReadOnlyViewSet):
+    """Checks and screenshots people asked of devices (POST devices/{id}/check-https/ or screenshot/), with
+    the agent's answers."""
+
+    queryset = DeviceRequest.objects.select_related("device")
+    serializer_class = DeviceRequestSerializer
+    filterset_fields = ["device", "kind"]
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, 404: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def image(self, request, pk=None):
+        """The screenshot (PNG), once the agent sent it."""
+        asked = self.get_object()
+        if not asked.image:
+            raise NotFound(f"Request {asked.pk} has no screenshot ({asked.state}).")
+        return FileResponse(asked.image.open("rb"), content_type="image/png")
 
 
 class ScriptViewSet(ScopedModelViewSet):
@@ -201,6 +248,7 @@ ROUTES = [
     ("agents", AgentViewSet),
     ("agent-tokens", AgentTokenViewSet),
     ("devices", DeviceViewSet),
+    ("device-requests", DeviceRequestViewSet),
     ("scripts", ScriptViewSet),
     ("tasks", TaskViewSet),
     ("task-groups", TaskGroupViewSet),

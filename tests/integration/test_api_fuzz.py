@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings as hypothesis_setting
 from schemathesis.generation.modes import GenerationMode
 
 from accounts.models import PersonalToken, Role
-from automation.models import AgentToken, RunToken
+from automation.models import AgentToken, DeviceRequest, RunToken
 
 from .. import factories as f
 
@@ -100,7 +100,8 @@ def _seeds() -> dict:
         "exchanges": exchange.pk, "global-mocks": f.GlobalMockFactory(project=project).pk,
         "required-interfaces": f.RequiredInterfaceFactory(project=project).pk, "change-records": change.pk,
         "test-records": record.pk, "events": captured.pk, "reports": report.pk, "anomalies": anomaly.pk,
-        "agents": agent.pk, "devices": device.pk, "scripts": script.pk, "tasks": task.pk,
+        "agents": agent.pk, "devices": device.pk, "device-requests": DeviceRequest.objects.create(
+            device=device, kind="screenshot").pk, "scripts": script.pk, "tasks": task.pk,
         "task-groups": f.TaskGroupFactory(project=project).pk, "runs": run.pk,
         "notification-channels": f.NotificationChannelFactory(project=project).pk,
         "endpoint-rules": EndpointRule.objects.create(project=project, decoder="sensorsdata", host="t.example.test",
@@ -123,6 +124,8 @@ def _seed_path_parameters(path: str, ids: dict, run) -> dict:
         params["pk"] = run.pk
         if "{step}" in path:
             params["step"] = 1
+    elif path.startswith("/api/v1/agent/devices/"):
+        params["pk"] = run.device_id
     else:
         match = re.match(r"/api/v1/([a-z-]+)/\{(\w+)\}", path)
         if match and match.group(1) in ids:

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from accounts.models import Project
+from automation.models import DeviceRequest
 from mock_records.models import ChangeRecord, LiveCheck
 from sdk_bridge.models import EndpointRule
 from trackreplay.api_router import ROUTES
@@ -40,6 +41,8 @@ OBJECT_IN = {
     "agents": lambda p, owner: f.AgentFactory(project=p),
     "agent-tokens": lambda p, owner: f.AgentTokenFactory(agent=f.AgentFactory(project=p)),
     "devices": lambda p, owner: f.DeviceFactory(project=p),
+    "device-requests": lambda p, owner: DeviceRequest.objects.create(
+        device=f.DeviceFactory(project=p), kind="screenshot"),
     "scripts": lambda p, owner: f.ScriptFactory(project=p),
     "tasks": lambda p, owner: f.TaskFactory(project=p),
     "task-groups": lambda p, owner: f.TaskGroupFactory(project=p),
@@ -57,6 +60,7 @@ CREATE_IN = {
     "reports": None,
     "change-records": None,
     "live-checks": None,
+    "device-requests": None,  # made by asking a device (devices/{id}/check-https/, screenshot/)
     "anomalies": None,
     # someone who already shares a project with the caller (the only people an admin may add by username)
     "memberships": lambda p: {"project": p.pk, "role": "viewer", "user": f.MembershipFactory(

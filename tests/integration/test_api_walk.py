@@ -80,7 +80,8 @@ DETAIL_ACTIONS = {
     ("scenarios", "infer"), ("scenario-versions", "rules"), ("mock-records", "check_live"), ("mock-records", "har"),
     ("change-records", "apply"), ("change-records", "withdraw"), ("reports", "diff"), ("anomalies", "repair"),
     ("tasks", "record"), ("tasks", "replay"), ("task-groups", "trigger"), ("runs", "cancel"), ("runs", "token"),
-    ("runs", "tokens"), ("runs", "revoke_token"),
+    ("runs", "tokens"), ("runs", "revoke_token"), ("devices", "check_https"), ("devices", "screenshot"),
+    ("device-requests", "image"),
 }
 CRUD = {"list", "create", "retrieve", "update", "partial_update", "destroy"}
 # Operations open to every signed-in person whatever their role (their own tokens, the users they share a
@@ -90,7 +91,8 @@ OWNED_BY_CALLER = {("tokens", None), ("users", None), ("projects", "create")}
 AGENT_ROUTES = {"agent/heartbeat", "agent/runs/<int:pk>/start", "agent/runs/<int:pk>/mock.har",
                 "agent/runs/<int:pk>/steps", "agent/runs/<int:pk>/screenshots/<int:step>",
                 "agent/runs/<int:pk>/events", "agent/runs/<int:pk>/recording", "agent/runs/<int:pk>/proxy-report",
-                "agent/runs/<int:pk>/logs", "agent/runs/<int:pk>/finish"}
+                "agent/runs/<int:pk>/logs", "agent/runs/<int:pk>/finish", "agent/devices/<int:pk>/https-check",
+                "agent/devices/<int:pk>/screenshot", "agent/devices/<int:pk>/request-failed"}
 INGEST_ROUTES = {"ingest/events", "ingest/proxy-report", "ingest/recording"}
 
 
@@ -224,8 +226,8 @@ def _token_client(token: str) -> APIClient:
 @pytest.mark.django_db
 def test_agent_and_ingest_endpoints_take_only_their_own_tokens_and_runs(project_a, project_b, member_a):
     """People (every role, by session or personal token) cannot use the agents' API or ingestion; an agent
-    reaches only runs on its own devices (not another agent's in the same project, nor another project's);
-    a run token only ingests, and an agent token cannot ingest."""
+    reaches only runs on its own devices and answers only for its own devices (not another agent's in the
+    same project, nor another project's); a run token only ingests, and an agent token cannot ingest."""
     lab = f.AgentFactory(project=project_a, name="lab")
     run = f.RunFactory(project=project_a, status="running",
                        device=f.DeviceFactory(project=project_a, agent=lab, platform="web"))
@@ -241,7 +243,7 @@ def test_agent_and_ingest_endpoints_take_only_their_own_tokens_and_runs(project_
     for kind, route, method, _ in OPERATIONS:
         if kind not in ("agent", "ingest"):
             continue
-        url = _url(route, run.pk)
+        url = _url(route, run.device_id if route.startswith("agent/devices/") else run.pk)
         trials = [(name, client, {401, 403}) for name, client in callers.items()]
         if kind == "agent" and "<int:pk>" in route:
             trials += [(name, client, {404}) for name, client in agent_callers.items()]

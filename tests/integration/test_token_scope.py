@@ -56,9 +56,17 @@ AGENT_CALLS = {
 }
 
 
-def test_every_run_endpoint_of_the_agents_api_has_a_case():
+# The answers to what people asked of a device: name -> (method, kind of the request answered, body).
+DEVICE_CALLS = {
+    "agent-device-https-check": ("post", "https_check", {"ok": True, "detail": "taken over"}),
+    "agent-device-screenshot": ("put", "screenshot", PNG),
+    "agent-device-request-failed": ("post", "screenshot", {"error": "taken over"}),
+}
+
+
+def test_every_endpoint_of_the_agents_api_has_a_case():
     names = {pattern.name for pattern in AGENT_URLS} - {"agent-heartbeat"}
-    assert names == set(AGENT_CALLS)
+    assert names == set(AGENT_CALLS) | set(DEVICE_CALLS)
 
 
 def call(client, name, run_pk):
@@ -84,6 +92,48 @@ def test_agent_a_gets_404_on_agent_bs_runs_in_the_agents_api(agents, as_a, name,
     run.refresh_from_db()
     assert (run.status, run.timeline, run.logs) == before
     assert not run.screenshots.exists() and not run.test_records.exists()
+
+
+def answer(client, name, device, request_id):
+    import json
+
+    method, _, body = DEVICE_CALLS[name]
+    url = reverse(name, kwargs={"pk": device.pk})
+    if isinstance(body, bytes):
+        return client.generic("PUT", f"{url}?request={request_id}", body, content_type="image/png")
+    return client.generic("POST", url, json.dumps({"request": request_id, **body}), content_type="application/json")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(DEVICE_CALLS))
+@pytest.mark.parametrize("whose", [1, 2], ids=["same-project", "other-project"])
+def test_agent_a_gets_404_answering_for_agent_bs_devices(agents, as_a, name, whose):
+    from automation.models import DeviceRequest
+
+    _, device, _ = agents[whose]
+    asked = DeviceRequest.objects.create(device=device, kind=DEVICE_CALLS[name][1])
+    response = answer(as_a, name, device, asked.pk)
+    assert response.status_code == 404, (name, response.content)
+    asked.refresh_from_db()
+    device.refresh_from_db()
+    assert asked.answered_at is None and not asked.image and device.https_status == "unknown"
+    # Its own device's id with the other device's request is no way in either.
+    mine = agents[0][1]
+    assert answer(as_a, name, mine, asked.pk).status_code == 404
+    asked.refresh_from_db()
+    assert asked.answered_at is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(DEVICE_CALLS))
+def test_agent_a_answers_for_its_own_devices(agents, as_a, name):
+    from automation.models import DeviceRequest
+
+    _, device, _ = agents[0]
+    asked = DeviceRequest.objects.create(device=device, kind=DEVICE_CALLS[name][1])
+    assert answer(as_a, name, device, asked.pk).status_code == 200
+    asked.refresh_from_db()
+    assert asked.answered_at is not None
 
 
 @pytest.mark.django_db
@@ -119,6 +169,8 @@ GENERAL = [
     ("get", "runs/{run}/"), ("delete", "runs/{run}/"), ("post", "runs/{run}/cancel/"), ("post", "runs/{run}/token/"),
     ("get", "runs/{run}/tokens/"), ("post", "runs/{run}/revoke-token/"),
     ("get", "devices/{device}/"), ("patch", "devices/{device}/"), ("delete", "devices/{device}/"),
+    ("post", "devices/{device}/check-https/"), ("post", "devices/{device}/screenshot/"),
+    ("get", "device-requests/{device_request}/"),
     ("get", "agents/{agent}/"), ("patch", "agents/{agent}/"), ("delete", "agents/{agent}/"),
     ("get", "agent-tokens/{agent_token}/"), ("delete", "agent-tokens/{agent_token}/"),
 ]
@@ -127,7 +179,11 @@ GENERAL = [
 def _urls(agent, device, run):
     token = AgentToken.issue(agent=agent, name="theirs")
     run_token = RunToken.issue_for(run, name="bridge")
-    return {"run": run.pk, "device": device.pk, "agent": agent.pk, "agent_token": token.pk, "run_token": run_token.pk}
+    from automation.models import DeviceRequest
+
+    asked = DeviceRequest.objects.create(device=device, kind="screenshot")
+    return {"run": run.pk, "device": device.pk, "agent": agent.pk, "agent_token": token.pk, "run_token": run_token.pk,
+            "device_request": asked.pk}
 
 
 @pytest.mark.django_db
@@ -177,6 +233,7 @@ def test_agent_a_changes_nothing_of_its_own_through_the_general_api(agents, as_a
     run.refresh_from_db()
     device.refresh_from_db()
     assert run.status == "running" and device.name != "x" and Device.objects.filter(pk=device.pk).exists()
+    assert device.requests.count() == 1  # asked nothing of the device
     assert AgentToken.objects.get(pk=ids["agent_token"]).revoked_at is None
     assert RunToken.objects.get(pk=ids["run_token"]).revoked_at is None
     assert RunToken.objects.filter(run=run).count() == 1

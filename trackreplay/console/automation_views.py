@@ -1,5 +1,5 @@
 """Console pages that make runs happen and watch them: Record and Replay on a task, a run's live progress
-(each step's state, the screenshot timeline, the events each step sent, the device's logs, the report),
+(each step's state, its screenshot, the events it sent and the device's log lines, the report),
 agents' tokens (issued once, revocable)."""
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from django.views.decorators.http import require_POST
 
 from automation.lifecycle import RunConflict, cancel_run, create_run
 from automation.models import Agent, AgentToken, Run, RunMode, RunScreenshot, RunToken, Task
+from automation.step_logs import AFTER, BEFORE, excerpt, split_by_step
 from test_records.models import HealthFlag
 
+from . import device_views
 from .cells import Flags
 from .views import _context, _editor_project, _member_project, _page_or_404
 
@@ -79,6 +81,7 @@ ACTIONS = {
     ("tasks", "replay"): _start(RunMode.REPLAY),
     ("agents", "issue-token"): _issue_token,
     ("mock-records", "check-live"): _check_live,
+    **device_views.ACTIONS,
 }
 
 
@@ -171,7 +174,8 @@ def run_detail(request, project_slug, pk):
     if record is not None:
         for step, name in record.events.order_by("seq").values_list("step", "name"):
             by_step[step][name] += 1
-    shots = {shot.step: shot for shot in RunScreenshot.objects.filter(run=run)}
+    shots = set(RunScreenshot.objects.filter(run=run).values_list("step", flat=True))
+    logs = split_by_step(run.timeline or [], run.logs or [])
     steps = []
     for step in run.timeline or []:
         index = step["index"]
@@ -180,14 +184,16 @@ def run_detail(request, project_slug, pk):
             "took": _seconds(step.get("started_at"), step.get("finished_at")),
             "events": sorted(by_step.get(index, {}).items()),
             "shot": reverse("console-run-screenshot", args=[project.slug, run.pk, index]) if index in shots else None,
+            "logs": _log_excerpt(project, run, index, logs.get(index, [])),
         })
     report = run.reports.order_by("-pk").first()
     flags = Flags(record.health_flags if record else []).badges()
     context = _context(
         request, project, role, page=_page_or_404("runs"), run=run, record=record, steps=steps, report=report,
         flags=flags, before_first=sorted(by_step.get(None, {}).items()) + sorted(by_step.get(0, {}).items()),
-        logs=[dict(line, at_text=_when_ms(line.get("at"))) for line in (run.logs or [])[-500:]],
-        live=not run.is_final, can_run=role in ("admin", "qa"),
+        logs_before=_log_excerpt(project, run, BEFORE, logs.get(BEFORE, [])),
+        logs_after=_log_excerpt(project, run, AFTER, logs.get(AFTER, [])),
+        logged=bool(run.logs), live=not run.is_final, can_run=role in ("admin", "qa"),
         health=dict(HealthFlag.choices),
     )
     if not request.headers.get("HX-Request"):
@@ -198,6 +204,43 @@ def run_detail(request, project_slug, pk):
         context["run_tokens"] = tokens
     template = "console/_run_progress.html" if request.headers.get("HX-Request") else "console/run.html"
     return render(request, template, context)
+
+
+LOG_LINES_SHOWN = 20  # per step on the run page: a chatty app's thousands of lines stay one click away
+
+
+def _log_lines(lines: list[dict]) -> list[dict]:
+    return [dict(line, at_text=_when_ms(line.get("at"))) for line in lines]
+
+
+def _log_excerpt(project, run, key, lines: list[dict]) -> dict | None:
+    """A step's log lines as the run page shows them: all of a few, the first and last of many."""
+    if not lines:
+        return None
+    head, tail, hidden = excerpt(lines, LOG_LINES_SHOWN)
+    return {"head": _log_lines(head), "tail": _log_lines(tail), "hidden": hidden, "count": len(lines),
+            "all": reverse("console-run-logs", args=[project.slug, run.pk]) + f"?step={key}"}
+
+
+LOG_PLACES = {BEFORE: "before the first step", AFTER: "after the last step"}
+
+
+@login_required
+def run_logs(request, project_slug, pk):
+    """Every log line of one step (?step=N, or before / after), the run page's "show all"."""
+    project, role = _member_project(request, project_slug)
+    run = get_object_or_404(Run, pk=pk, project=project)
+    key = request.GET.get("step", "")
+    if key.isdigit():
+        key = int(key)
+    elif key not in LOG_PLACES:
+        raise Http404("?step= names a step number, before or after")
+    lines = split_by_step(run.timeline or [], run.logs or []).get(key, [])
+    label = next((step.get("label") or step.get("action") for step in run.timeline or [] if step["index"] == key),
+                 None)
+    where = LOG_PLACES.get(key) or f"step {key}" + (f" ({label})" if label else "")
+    return render(request, "console/run_logs.html", _context(
+        request, project, role, page=_page_or_404("runs"), run=run, where=where, lines=_log_lines(lines)))
 
 
 @login_required

@@ -89,6 +89,10 @@ def version_state(version) -> str:
     return "current, editable" if reason is None else reason
 
 
+def battery(device) -> str | None:
+    return None if device.battery is None else f"{device.battery}%"
+
+
 def current_run(device):
     return device.runs.filter(status__in=["queued", "running"], lease_expires_at__isnull=False).first()
 
@@ -302,15 +306,19 @@ PAGES: tuple[Page, ...] = (
          detail=("task", "task_group", "mode", "device", "status", "trigger", "triggered_by", "started_at",
                  "finished_at", "error", "created_at"),
          search=("task__name",), related=("task", "device")),
+    # The device page has its own view (device_views.py): what it reports, HTTPS interception, a live screenshot.
     Page("devices", "Devices", Device,
          (Column("Name", "name"), Column("Platform", "platform"), Column("Model", "model"),
-          Column("OS", "os_version"), Column("Labels", lambda o: ", ".join(o.labels or []) or None),
+          Column("OS", "os_version"), Column("Screen", "screen"), Column("Battery", lambda o: battery(o)),
+          Column("Proxy", "proxy_mode"), Column("HTTPS interception", "https_status"),
+          Column("Labels", lambda o: ", ".join(o.labels or []) or None),
           Column("Agent", "agent"), Column("Status", "status"), Column("Current run", lambda o: current_run(o)),
           Column("Last seen", "last_seen_at")),
-         detail=("name", "platform", "serial", "model", "os_version", "labels", "agent", "status", "last_seen_at"),
          children=(Child("Runs", lambda o: o.runs.all(),
-                         (Column("Run", "__str__"), Column("Status", "status")), page="runs"),),
-         search=("name", "serial", "model"), related=("agent",), editable=("name",), form=forms.DeviceForm),
+                         (Column("Run", "__str__"), Column("Status", "status"), Column("Created", "created_at")),
+                         page="runs", limit=20),),
+         search=("name", "serial", "model"), related=("agent",), editable=("name",), form=forms.DeviceForm,
+         actions=(("check-https", "Check HTTPS interception"), ("screenshot", "Take a screenshot"))),
     Page("agents", "Agents", Agent,
          (Column("Name", "name"), Column("Host", "hostname"), Column("Version", "version"),
           Column("Devices", lambda o: o.devices.count()), Column("Last seen", "last_seen_at")),

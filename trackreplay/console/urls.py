@@ -1,7 +1,7 @@
 from django.urls import path
 
-from . import (automation_views, ca_views, change_views, edit_views, member_views, report_views, scenario_views,
-               settings_views, views)
+from . import (automation_views, ca_views, change_views, device_views, edit_views, member_views, report_views,
+               scenario_views, settings_views, views)
 
 urlpatterns = [
     path("", views.home, name="console-home"),
@@ -22,8 +22,12 @@ urlpatterns = [
     path("p/<slug:project_slug>/reports/<int:pk>/anomalies/<int:anomaly_pk>/repair/", report_views.repair,
          name="console-repair"),
     path("p/<slug:project_slug>/scenarios/<int:pk>/", scenario_views.scenario_detail, name="console-scenario"),
+    path("p/<slug:project_slug>/devices/<int:pk>/", device_views.device_detail, name="console-device"),
+    path("p/<slug:project_slug>/devices/<int:pk>/screenshots/<int:request_pk>.png", device_views.device_screenshot,
+         name="console-device-screenshot"),
     path("p/<slug:project_slug>/runs/<int:pk>/", automation_views.run_detail, name="console-run"),
     path("p/<slug:project_slug>/runs/<int:pk>/cancel/", automation_views.cancel, name="console-cancel-run"),
+    path("p/<slug:project_slug>/runs/<int:pk>/logs/", automation_views.run_logs, name="console-run-logs"),
     path("p/<slug:project_slug>/runs/<int:pk>/screenshots/<int:step>.png", automation_views.run_screenshot,
          name="console-run-screenshot"),
     path("p/<slug:project_slug>/runs/<int:pk>/tokens/", automation_views.issue_run_token,
