@@ -57,6 +57,7 @@ class Agent:
         self.config: dict = {}
         self.devices: dict[int, dict] = {}  # platform device id -> what we reported
         self._threads: list[threading.Thread] = []
+        self._drivers: dict[int, object] = {}  # device id -> a driver kept for screenshots asked from the console
 
     # -- devices and heartbeats ---------------------------------------------------------------------------------
     def device_reports(self) -> list[dict]:
@@ -73,6 +74,42 @@ class Agent:
         self.config = answer
         handle_requests(self, answer)  # checks and screenshots people asked for, answered off this thread
         return answer
+
+    # -- what people ask of a device (device_agent/requests.py) ---------------------------------------------------
+    def _held(self, device_id: int) -> dict:
+        from .requests import CannotAnswer
+
+        report = self.devices.get(device_id)
+        if report is None:
+            raise CannotAnswer(f"this agent holds no device {device_id} now (unplugged, or not one of its devices)")
+        marker = busy_marker(self.state_dir, report["platform"], report["serial"] or "-")
+        if marker.exists():
+            raise CannotAnswer(f"{report['name']} is running run {marker.read_text().strip() or '?'}: its screens are "
+                               f"on the run's page; ask again when the run is over")
+        return report
+
+    def driver_for(self, device_id: int):
+        """A started driver of one of this agent's phones, kept for the next request (screenshots). A web device
+        has no screen between runs."""
+        from .requests import CannotAnswer
+
+        report = self._held(device_id)
+        if report["platform"] == "web":
+            raise CannotAnswer(f"{report['name']} is a browser the agent opens for each run: there is no screen "
+                               f"between runs (each run's page has its screenshots)")
+        driver = self._drivers.get(device_id)
+        if driver is None:
+            driver = self.device_set.driver(report["platform"], report["serial"])
+            driver.start()
+            self._drivers[device_id] = driver
+        return driver
+
+    def https_check(self, device_id: int) -> tuple[bool, str]:
+        report = self._held(device_id)
+        stale = self._drivers.pop(device_id, None)
+        if stale is not None:  # the check drives the device itself
+            stale.close()
+        return self.device_set.https_check(report["platform"], report["serial"], name=report["name"])
 
     def _heartbeats(self) -> None:
         while not self.stopping.is_set():
@@ -336,6 +373,11 @@ class Agent:
                              "--hostname", f"trackreplay-agent-{answer['agent']}@{socket.gethostname()}"])
         finally:
             self.stopping.set()
+            for driver in list(self._drivers.values()):
+                try:
+                    driver.close()
+                except Exception:  # a phone unplugged meanwhile: nothing left to release
+                    pass
             self.outbox.flush(self.client.send, timeout=10)
             self.stop_file.unlink(missing_ok=True)
         return 0

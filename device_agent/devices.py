@@ -188,6 +188,41 @@ class DeviceSet:
     def proxy_address(self, udid: str) -> str:
         return f"{self.proxy_host or lan_address()}:{self.proxy_port(udid)}"
 
+    def https_check(self, platform: str, serial: str, *, name: str = "") -> tuple[bool, str]:
+        """Whether HTTPS through a proxy works on the device: a capture proxy of its own, the device's browser
+        opening the proxy's probe address over HTTPS (and over HTTP when that fails, to tell an untrusted CA from
+        a proxy the device does not use), the proxy setting cleared after."""
+        import tempfile
+
+        from .proxy import ProxyProcess
+
+        manual = platform == "ios"
+        with tempfile.TemporaryDirectory(prefix="trackreplay-https-check-") as folder:
+            proxy = ProxyProcess("capture", Path(folder), listen_host="0.0.0.0" if manual else None,
+                                 port=self.proxy_port(serial) if manual else None)
+            driver = self.driver(platform, serial)
+            proxy.start()
+            try:
+                if platform == "android":
+                    self.journal.mark(serial)
+                driver.set_proxy(self.proxy_host or lan_address() if manual else proxy.host, proxy.port)
+                driver.start()
+                module = _platform_module(platform)
+                ok, detail = module.https_probe(driver, proxy)
+                if platform == "web":
+                    detail = detail.replace("this browser", name or "this browser")
+                return ok, detail
+            finally:
+                try:
+                    driver.clear_proxy()
+                    if platform == "android":
+                        self.journal.done(serial)
+                finally:
+                    try:
+                        driver.close()
+                    finally:
+                        proxy.stop()
+
     def driver(self, platform: str, serial: str):
         """A driver for one of this agent's devices (not started)."""
         if platform == "web":
@@ -203,6 +238,16 @@ class DeviceSet:
 
             return IOSDriver(serial, wda_url=self.wda_urls.get(serial), relaunch=self.wda_relaunch.get(serial))
         raise ValueError(f"no platform {platform!r}")
+
+
+def _platform_module(platform: str):
+    if platform == "web":
+        from .drivers import web as module
+    elif platform == "android":
+        from .drivers import android as module
+    else:
+        from .drivers import ios as module
+    return module
 
 
 def chromium_version(path: str) -> str:

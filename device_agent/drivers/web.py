@@ -9,6 +9,7 @@ messages and page errors are the device's logs."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import time
 
@@ -292,4 +293,18 @@ def _first_line(exc: Exception) -> str:
            or line.lstrip("- ").startswith("element is not")]
     text = lines[0] + (f" ({why[-1]})" if why else "")
     return text[:700]
+
+
+def https_probe(driver: WebDriver, proxy, *, timeout: float = 10.0) -> tuple[bool, str]:
+    """Whether HTTPS through the proxy works in this browser: it opens the proxy's probe address over HTTPS and
+    the proxy says whether the request arrived decrypted. (The agent's Chromium is started to accept the proxy's
+    certificates, so this fails only when the proxy or the browser is broken.)"""
+    nonce = secrets.token_hex(8)
+    try:
+        driver.launch(f"https://trackreplay.control/probe/{nonce}", timeout=timeout)
+    except DriverError as exc:
+        return False, f"HTTPS through the proxy fails in this browser: {exc}"
+    if proxy.probe_seen(nonce) == "https":
+        return True, "HTTPS interception works on this browser"
+    return False, "HTTPS through the proxy fails in this browser: the probe never reached the proxy"
 

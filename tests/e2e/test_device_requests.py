@@ -167,3 +167,27 @@ def test_an_answer_lost_on_the_way_is_made_again_and_a_late_one_is_not(lab, sett
     device.refresh_from_db()
     assert late.state == "unanswered" and device.https_status == "fails"
     assert agent.heartbeat()["requests"] == [] and len(agent.checks) == 3  # no longer offered
+
+
+def test_the_real_agent_checks_https_on_its_chromium_through_a_real_proxy(live_server, transactional_db, tmp_path):
+    """No stand-ins: the agent's own https_check starts a proxy, opens its probe over HTTPS in Chromium and asks
+    the proxy whether it arrived; a screenshot of a browser between runs is refused with the reason."""
+    project = f.ProjectFactory(slug="lab")
+    row = f.AgentFactory(project=project, name="lab")
+    agent = Agent(live_server.url, AgentToken.issue(agent=row, name="t").token, name="lab", state_dir=tmp_path)
+    try:
+        agent.heartbeat()
+        device = Device.objects.get(agent=row)
+        check, _ = ask(device, "https_check")
+        shot, _ = ask(device, "screenshot")
+        agent.heartbeat()
+        assert wait_idle(agent, 90)
+        check.refresh_from_db()
+        shot.refresh_from_db()
+        device.refresh_from_db()
+        assert check.state == "answered" and check.ok is True, check.error
+        assert device.https_summary() == "HTTPS interception works on lab · Chromium 1"
+        assert shot.state == "failed" and "no screen between runs" in shot.error
+    finally:
+        agent.stopping.set()
+        wait_idle(agent, 30)
