@@ -791,7 +791,7 @@ def _install_system_ca(adb, device, pem: bytes, where: str, sdk: int, prop) -> s
     copy = f"cp {CERT_STAGING} {target} && chmod 644 {target}"
     if with_su:
         code, out = _shell(adb, device, ["su", "0", "sh", "-c",
-                                         f"(mount -o rw,remount /system || mount -o rw,remount /) && {copy}"])
+                                         f"mount -o rw,remount /system || mount -o rw,remount /; {copy}"])
     else:
         code, out = _shell(adb, device, copy)
     _shell(adb, device, ["rm", "-f", CERT_STAGING])
