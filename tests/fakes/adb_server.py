@@ -37,6 +37,9 @@ from .app import Element, FakePhone, Unplugged
 ADB_VERSION = 41  # adb 1.0.41: adbutils then uses host:tport:serial (answered with an 8-byte transport id)
 FEATURES = "shell_v2"  # only what this fake serves: a client that sees stat_v2 or sendrecv_v2 would use them
 OKAY, FAIL = b"OKAY", b"FAIL"
+UNREADY = {"unauthorized": "device unauthorized.\nThis adb server's $ADB_VENDOR_KEYS is not set\nTry 'adb kill-server' "
+                           "if that seems wrong.\nOtherwise check for a confirmation dialog on your device.",
+           "offline": "device offline"}
 LAUNCHER = "com.android.launcher3"
 CLASSES = {"window": "android.widget.FrameLayout", "view": "android.widget.LinearLayout",
            "button": "android.widget.Button", "text": "android.widget.TextView", "input": "android.widget.EditText",
@@ -74,6 +77,7 @@ class FakeAndroid:
         self.emulator = emulator
         self.rooted = rooted  # `su` works (a rooted phone)
         self.debuggable = debuggable  # ro.debuggable=1: `adb root` works (emulators, userdebug builds)
+        self.state = "device"  # or "unauthorized" (the USB debugging prompt not yet accepted), "offline"
         self.root = False  # adbd restarted as root
         self.system_rw = False  # /system remounted read-write
         self.dirs: set[str] = set(DIRECTORIES)
@@ -423,10 +427,10 @@ class _Connection:
             for device in list(server.devices.values()):
                 if not device.phone.plugged:
                     continue
-                line = f"{device.serial}\tdevice"
+                line = f"{device.serial}\t{device.state}"
                 if request.endswith("-l"):
                     product = device.phone.model.lower().replace(" ", "_")
-                    line = (f"{device.serial:<22} device usb:1-{device.transport_id} product:{product} "
+                    line = (f"{device.serial:<22} {device.state} usb:1-{device.transport_id} product:{product} "
                             f"model:{device.phone.model.replace(' ', '_')} device:{product} "
                             f"transport_id:{device.transport_id}")
                 lines.append(line + "\n")
@@ -440,6 +444,9 @@ class _Connection:
             device = server.attached(serial)
             if device is None:
                 self.not_found(serial)
+                return None
+            if device.state != "device":
+                self.fail(UNREADY[device.state])
                 return None
             self.okay(struct.pack("<Q", device.transport_id) if request.startswith("host:tport") else b"")
             return device
@@ -478,7 +485,10 @@ class _Connection:
         self.not_found(rest.split(":", 1)[0])
 
     def per_device(self, device: FakeAndroid, command: str) -> None:
-        answers = {"get-state": "device", "get-serialno": device.serial, "get-devpath": f"usb:1-{device.transport_id}",
+        if device.state != "device" and command != "get-state":
+            self.fail(UNREADY[device.state])
+            return
+        answers = {"get-state": device.state, "get-serialno": device.serial, "get-devpath": f"usb:1-{device.transport_id}",
                    "features": FEATURES, "list-forward": ""}
         if command in answers:
             self.okay(_block(answers[command]))

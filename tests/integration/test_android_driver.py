@@ -4,7 +4,6 @@ kind, the proxy setting in every outcome, crash / ANR / dead UI server / unplugg
 Player, discovery, CA install and the HTTPS probe."""
 
 import json
-from pathlib import Path
 from xml.etree import ElementTree
 
 import adbutils
@@ -19,7 +18,7 @@ from sdk_bridge.registry import decode_request
 from sdk_bridge.wire import TrackingRequest
 from tests.fakes.android_fixtures import APP, SERIAL, adb_server, driver, phone, shop  # noqa: F401
 from tests.fakes.app import FakePhone, ShopApp
-from tests.fakes.probe_proxy import ProbeProxy
+from tests.fakes.probe_proxy import ProbeProxy, _certificates
 
 
 def events(shop):  # noqa: F811
@@ -231,6 +230,16 @@ def test_a_dead_ui_server_is_restarted_and_the_step_tried_again(driver, adb_serv
     assert adb_server.devices[SERIAL].ui_launches == 2
 
 
+def test_only_the_system_dialog_can_be_found_while_it_covers_the_app(driver, phone):  # noqa: F811
+    driver.launch(APP)
+    phone.raise_anr()
+    with pytest.raises(DriverError, match="the system dialog 'Shop isn't responding' covers the screen "
+                                          r"\(id=tab_2 is behind it\)"):
+        driver.find_once(Locator("id", "tab_2"))
+    driver.tap(driver.find_once(Locator("text", "Wait")))  # the dialog's own buttons can be found and tapped
+    assert phone.dialog is None and driver.find_once(Locator("id", "tab_2")) is not None
+
+
 def test_health_says_nothing_on_a_healthy_phone_and_recover_refuses_the_unknown(driver):  # noqa: F811
     driver.launch(APP)
     assert driver.health(APP) is None
@@ -269,6 +278,12 @@ def test_discover_reports_each_ready_device(adb_server, phone):  # noqa: F811
     assert [report["serial"] for report in discover()] == [SERIAL]
 
 
+def test_discover_leaves_out_a_phone_that_is_not_ready_and_says_why(adb_server, phone, caplog):  # noqa: F811
+    adb_server.add(FakePhone("R58M123456", model="Galaxy S21")).state = "unauthorized"
+    assert [report["serial"] for report in discover()] == [SERIAL]
+    assert "Android device R58M123456 is unauthorized: accept the USB debugging prompt on the phone" in caplog.text
+
+
 def test_discover_without_an_adb_server_lists_nothing(monkeypatch):
     monkeypatch.setenv("ADBUTILS_ADB_PATH", "false")
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "9")  # nothing listens: adbutils fails to connect
@@ -277,12 +292,9 @@ def test_discover_without_an_adb_server_lists_nothing(monkeypatch):
 
 # -- the proxy's CA ------------------------------------------------------------------------------------------
 
-MITMPROXY_CA = Path(__file__).parent.parent / "fixtures" / "mitmproxy-ca-cert.pem"
-
-
 @pytest.fixture(scope="module")
 def ca_pem():
-    return ProbeProxy().ca_pem
+    return _certificates()[0]
 
 
 def test_subject_hash_old_is_openssls(ca_pem):
