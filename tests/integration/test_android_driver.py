@@ -17,7 +17,7 @@ from device_agent.player import Player
 from sdk_bridge.registry import decode_request
 from sdk_bridge.wire import TrackingRequest
 from tests.fakes.android_fixtures import APP, SERIAL, adb_server, driver, phone, shop  # noqa: F401
-from tests.fakes.app import FakePhone, ShopApp
+from tests.fakes.app import FakePhone
 from tests.fakes.probe_proxy import ProbeProxy, _certificates
 
 
@@ -282,6 +282,16 @@ def test_discover_leaves_out_a_phone_that_is_not_ready_and_says_why(adb_server, 
     adb_server.add(FakePhone("R58M123456", model="Galaxy S21")).state = "unauthorized"
     assert [report["serial"] for report in discover()] == [SERIAL]
     assert "Android device R58M123456 is unauthorized: accept the USB debugging prompt on the phone" in caplog.text
+
+
+def test_an_adb_client_given_is_used_instead_of_the_environment(adb_server, phone, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "9")  # nothing listens there
+    client = adbutils.AdbClient(adb_server.host, adb_server.port)
+    assert [report["serial"] for report in discover(client)] == [SERIAL]
+    driver = AndroidDriver(SERIAL, adb=client)  # noqa: F811
+    driver.set_proxy("127.0.0.1", 18001)
+    driver.clear_proxy()
+    assert phone.settings["global:http_proxy"] == ":0"
 
 
 def test_discover_without_an_adb_server_lists_nothing(monkeypatch):
