@@ -402,8 +402,11 @@ def default_state_dir() -> Path:
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("agent", help="run a device agent: register devices, execute runs from the platform")
-    parser.add_argument("--url", required=True, help="the platform, e.g. http://trackreplay.lab:8000")
+    parser = sub.add_parser("agent", help="run a device agent: register devices, execute runs from the platform",
+                            usage="trackreplay agent --url URL --token TOKEN [options]\n"
+                                  "       trackreplay agent install-ca --device SERIAL [--system] [--confdir DIR]")
+    # Required for running the agent, not for its sub-commands (install-ca): checked in run().
+    parser.add_argument("--url", help="the platform, e.g. http://trackreplay.lab:8000 (required to run the agent)")
     parser.add_argument("--token", default=os.environ.get("TRACKREPLAY_AGENT_TOKEN"),
                         help="the agent's token (tra_...; or $TRACKREPLAY_AGENT_TOKEN)")
     parser.add_argument("--name", help="how this host's devices are named (default: the host name)")
@@ -424,11 +427,46 @@ def add_parser(sub) -> None:
     parser.add_argument("--state-dir", help="outbox and run folders (default: $TRACKREPLAY_VAR_DIR/agent or ./var/agent)")
     parser.add_argument("--headed", action="store_true", help="show the browsers (needs a display)")
     parser.set_defaults(func=run)
+    commands = parser.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", title="sub-commands")
+    install = commands.add_parser("install-ca", help="put the proxy's CA on an attached Android device",
+                                  description="Put the proxy's CA on an Android device adb lists: into the user store "
+                                              "(pushed, then finished by hand in Settings) or, with --system, into the "
+                                              "system store of an emulator or rooted phone.")
+    install.add_argument("--device", required=True, metavar="SERIAL", help="the device's adb serial (adb devices)")
+    install.add_argument("--system", action="store_true",
+                         help="the system store (emulators and rooted phones; Android 13 or older)")
+    install.add_argument("--confdir", help="the proxy's CA folder (default: $TRACKREPLAY_MITMPROXY_CONFDIR, else "
+                                           "$TRACKREPLAY_VAR_DIR/mitmproxy or ./var/mitmproxy)")
+    install.set_defaults(func=run_install_ca)
+
+
+def run_install_ca(args) -> int:
+    import sys
+
+    from mock_records.ca import ca_certificate
+
+    from .drivers.android import install_ca
+    from .drivers.base import DriverError
+
+    try:
+        pem = ca_certificate(Path(args.confdir) if args.confdir else None)
+    except OSError as exc:
+        print(f"trackreplay agent install-ca: the proxy's CA could not be read: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(install_ca(args.device, pem, system=args.system))
+    except DriverError as exc:
+        print(f"trackreplay agent install-ca: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run(args) -> int:
     import sys
 
+    if not args.url:
+        print("trackreplay agent: --url is required (the platform, e.g. http://trackreplay.lab:8000)", file=sys.stderr)
+        return 2
     if not args.token or not args.token.startswith("tra_"):
         print("trackreplay agent: --token must be an agent token (tra_...), created by a project admin",
               file=sys.stderr)

@@ -169,6 +169,9 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
             driver.clear_proxy()
             if options.proxy_journal is not None and options.device:
                 options.proxy_journal.done(options.device)
+        except DriverError as exc:  # unplugged: the journal keeps the phone; the agent clears it when it is back
+            note = f"the phone's proxy setting could not be cleared ({exc}); it is cleared when the phone is back"
+            timeline["error"] = f"{timeline['error']}; {note}" if timeline.get("error") else note
         finally:
             try:
                 driver.close()
