@@ -264,6 +264,8 @@ class AndroidDriver(Driver):
             raise DriverError(f"{package} is not installed on {self.describe()}")
         if clear_state:
             self.clear_app(app)
+        else:  # a cold start, as WDA launches on iOS: a recording and its replays begin on the same screen
+            self.stop_app(app)
         command = (["am", "start", "-n", f"{package}/{activity}"] if activity else
                    ["monkey", "-p", package, "-c", "android.intent.category.LAUNCHER", "1"])
         code, out = self._sh(command)

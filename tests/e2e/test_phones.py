@@ -153,7 +153,8 @@ def test_a_flow_without_the_platform_s_locators_is_refused_before_anything_start
     result = subprocess.run([*CLI, "play", str(tmp_path / "flow.yaml"), "--platform", "android", "--device", "x",
                              "--out", tmp_path / "out"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "css is not a locator on Android" in result.stderr
+    (tmp_path / "flow.yaml").write_text("app: {android: com.shop}\nsteps:\n  - tap: {id: buy}\n")
     result = subprocess.run([*CLI, "play", str(tmp_path / "flow.yaml"), "--platform", "android", "--out",
                              tmp_path / "out"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "--device" in result.stderr
+    assert result.returncode == 2 and "--platform android needs --device SERIAL" in result.stderr
     assert not (tmp_path / "out").exists()
