@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .client import Client, PlatformError
-from .devices import DeviceSet, busy_marker, parse_relaunch_pairs, parse_wda_pairs
+from .devices import DeviceSet, busy_marker, forget_busy, parse_relaunch_pairs, parse_wda_pairs
 from .flows import FlowError, load_flow
 from .outbox import Outbox, Refused
 from .play import PlayOptions, play
@@ -351,6 +351,7 @@ class Agent:
         from .celery_app import make_app
 
         self.stop_file.unlink(missing_ok=True)
+        forget_busy(self.state_dir)  # devices an earlier life was running on are free now (and may need clearing)
         self.recover()  # before the first heartbeat: it must not claim runs an earlier life left behind
         while True:
             try:

@@ -156,8 +156,8 @@ class DeviceSet:
         """Phones an earlier life of this agent left with the proxy set: clear them as soon as they are here."""
         attached = {report["serial"] for report in reports if report["platform"] == "android"}
         for serial in self.journal.pending():
-            if serial not in attached:
-                continue
+            if serial not in attached or busy_marker(self.state_dir, "android", serial).exists():
+                continue  # not here, or a run of this agent holds it (and clears it itself)
             try:
                 from .drivers.android import clear_proxy_setting
 
@@ -262,7 +262,15 @@ def chromium_version(path: str) -> str:
 
 def busy_marker(state_dir: Path, platform: str, serial: str) -> Path:
     """A file that exists while a run holds the device (the heartbeat process reads it before it touches the
-    device for a screenshot or an HTTPS check)."""
+    device for a screenshot, an HTTPS check or a left proxy setting). The agent removes them all when it starts:
+    no run of an earlier life is still going."""
     folder = state_dir / "busy"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / re.sub(r"[^A-Za-z0-9_.:-]", "_", f"{platform}-{serial}")
+
+
+def forget_busy(state_dir: Path) -> None:
+    folder = state_dir / "busy"
+    if folder.is_dir():
+        for marker in folder.iterdir():
+            marker.unlink(missing_ok=True)

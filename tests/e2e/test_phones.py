@@ -29,6 +29,7 @@ steps:
       target:
         android: [{id: tab_2}, {text: Fresh}]
         ios: [{predicate: "label == 'Fresh' AND type == 'XCUIElementTypeButton'"}, {accessibility_id: Fresh}]
+  - scroll_until_visible: {text: "草莓 Strawberries 500 g"}   # the shop's feed order changes on every call
   - tap: {text: "草莓 Strawberries 500 g"}
   - assert_text: {target: {android: [{id: detail_name}], ios: [{accessibility_id: "草莓 Strawberries 500 g"}]},
                   equals: "草莓 Strawberries 500 g"}
@@ -75,12 +76,12 @@ def record_learn_replay(tmp_path, platform, app: ShopApp, device_args: list, aft
     after_each()
     timeline = json.loads((rec / "timeline.json").read_text())
     assert timeline["platform"] == platform and timeline["outcome"] == "passed"
-    assert [s["outcome"] for s in timeline["steps"]] == ["passed"] * 7
+    assert [s["outcome"] for s in timeline["steps"]] == ["passed"] * 8
     assert all((rec / s["screenshot"]).read_bytes()[:4] == b"\x89PNG" for s in timeline["steps"])
     events = events_of(rec)
     clicks = [(e["properties"]["tab_name"], e["step"]) for e in events if e["event"] == "tab_click"]
-    assert clicks == [("Fresh", 2), ("Recommended", 7)]
-    assert {e["step"] for e in events if e["event"] == "add_to_cart"} == {5}
+    assert clicks == [("Fresh", 2), ("Recommended", 8)]
+    assert {e["step"] for e in events if e["event"] == "add_to_cart"} == {6}
     assert all(e["properties"]["$lib"] == ("Android" if platform == "android" else "iOS") for e in events)
     urls = [entry["request"]["url"] for entry in json.loads((rec / "mock.har").read_text())["log"]["entries"]]
     assert any("/api/tab/2" in url for url in urls) and any("/api/cart" in url for url in urls)
