@@ -192,7 +192,8 @@ def heartbeat(agent: Agent, *, hostname: str, version: str, devices: list[dict],
         fields = {"platform": item["platform"], "model": item.get("model", "")[:120],
                   "os_version": item.get("os_version", "")[:40], "screen": item.get("screen", ""),
                   "battery": item.get("battery"), "proxy_mode": item.get("proxy", ProxyMode.AUTO),
-                  "wda_url": item.get("wda_url", ""), "last_seen_at": now}
+                  "wda_url": item.get("wda_url", ""), "proxy_address": item.get("proxy_address", ""),
+                  "last_seen_at": now}
         if device is None:
             device = Device.objects.create(project_id=agent.project_id, agent=agent, name=item["name"][:100],
                                            serial=serial[:120], labels=item.get("labels") or [],

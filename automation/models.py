@@ -158,6 +158,9 @@ class Device(ProjectScoped):
                   "(iOS), and a run starts with a probe that fails it when the device does not use the proxy.")
     wda_url = models.CharField(max_length=300, blank=True,
                                help_text="iOS: the WebDriverAgent URL the agent drives the device through.")
+    proxy_address = models.CharField(max_length=260, blank=True,
+                                     help_text="A device whose proxy is set by hand (iOS): the agent's address and "
+                                               "the device's own fixed port, to type into its Wi-Fi settings.")
     https_status = models.CharField(max_length=7, choices=HttpsStatus.choices, default=HttpsStatus.UNKNOWN,
                                     help_text="Whether HTTPS through the proxy works on the device, by the last "
                                               "check (unknown until one is made).")

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from .client import Client, PlatformError
-from .devices import DeviceSet, busy_marker, forget_busy, parse_relaunch_pairs, parse_wda_pairs
+from .devices import (DeviceBusy, DeviceSet, busy_marker, claim, forget_busy, holder, holding, parse_relaunch_pairs,
+                      parse_wda_pairs)
 from .flows import FlowError, load_flow
 from .outbox import Outbox, Refused
 from .play import PlayOptions, play
@@ -35,6 +36,7 @@ from .requests import handle_requests
 log = logging.getLogger("trackreplay.agent")
 VERSION = "0.1.0"
 EVENTS_BATCH = 1000
+HOLD_WAIT_SECONDS = 90  # a run waits this long for a check or screenshot of its device to end
 
 
 class Agent:
@@ -57,7 +59,6 @@ class Agent:
         self.config: dict = {}
         self.devices: dict[int, dict] = {}  # platform device id -> what we reported
         self._threads: list[threading.Thread] = []
-        self._drivers: dict[int, object] = {}  # device id -> a driver kept for screenshots asked from the console
 
     # -- devices and heartbeats ---------------------------------------------------------------------------------
     def device_reports(self) -> list[dict]:
@@ -76,40 +77,34 @@ class Agent:
         return answer
 
     # -- what people ask of a device (device_agent/requests.py) ---------------------------------------------------
-    def _held(self, device_id: int) -> dict:
+    def _report_of(self, device_id: int) -> dict:
         from .requests import CannotAnswer
 
         report = self.devices.get(device_id)
         if report is None:
             raise CannotAnswer(f"this agent holds no device {device_id} now (unplugged, or not one of its devices)")
-        marker = busy_marker(self.state_dir, report["platform"], report["serial"] or "-")
-        if marker.exists():
-            raise CannotAnswer(f"{report['name']} is running run {marker.read_text().strip() or '?'}: its screens are "
-                               f"on the run's page; ask again when the run is over")
         return report
 
     def driver_for(self, device_id: int):
-        """A started driver of one of this agent's phones, kept for the next request (screenshots). A web device
-        has no screen between runs."""
+        """What takes a screenshot of one of this agent's phones when asked: the device is held for the moment
+        of the screenshot (not while a run or a check holds it), its driver started and closed around it. A web
+        device has no screen between runs."""
         from .requests import CannotAnswer
 
-        report = self._held(device_id)
+        report = self._report_of(device_id)
         if report["platform"] == "web":
             raise CannotAnswer(f"{report['name']} is a browser the agent opens for each run: there is no screen "
                                f"between runs (each run's page has its screenshots)")
-        driver = self._drivers.get(device_id)
-        if driver is None:
-            driver = self.device_set.driver(report["platform"], report["serial"])
-            driver.start()
-            self._drivers[device_id] = driver
-        return driver
+        return _OneScreenshot(self, report)
 
     def https_check(self, device_id: int) -> tuple[bool, str]:
-        report = self._held(device_id)
-        stale = self._drivers.pop(device_id, None)
-        if stale is not None:  # the check drives the device itself
-            stale.close()
-        return self.device_set.https_check(report["platform"], report["serial"], name=report["name"])
+        from .requests import CannotAnswer
+
+        report = self._report_of(device_id)
+        try:
+            return self.device_set.https_check(report["platform"], report["serial"], name=report["name"])
+        except DeviceBusy as exc:
+            raise CannotAnswer(f"{report['name']}: {exc}") from None
 
     def _heartbeats(self) -> None:
         while not self.stopping.is_set():
@@ -118,6 +113,8 @@ class Agent:
                 self.heartbeat()
             except (PlatformError, Refused) as exc:
                 log.warning("heartbeat failed: %s", exc)
+            except Exception:  # anything else (a phone answering garbage, a file gone): the next beat tries again
+                log.exception("heartbeat failed")
             self.stopping.wait(seconds)
 
     def _uploads(self) -> None:
@@ -161,6 +158,12 @@ class Agent:
                 "outcome": "error", "error": f"{error}; its results could not be read: {exc}"[:5000], "steps": [],
                 "step_count": 0})
         self.outbox.end_run(run_id)
+
+    def worker_processes(self) -> int:
+        """One worker process per device, counted at start; an agent offering phones keeps a few more, since
+        phones plugged in later are offered too and each run needs a process of its own."""
+        phones = self.device_set.android or self.device_set.ios or self.device_set.wda_urls
+        return max(1, len(self.devices), 4 if phones else 1)
 
     def should_stop(self, run_id: int | None = None) -> bool:
         return (self.stopping.is_set() or self.stop_file.exists()
@@ -264,11 +267,17 @@ class Agent:
                 self.outbox.put(run_id, "PUT", f"{base}/screenshots/{record['index']}",
                                 body_file=str(folder / record["screenshot"]), content_type="image/png")
 
+        busy = busy_marker(self.state_dir, platform, serial or "-")
+        deadline = time.monotonic() + HOLD_WAIT_SECONDS
+        while not claim(busy, f"run {run_id}"):  # a check or a screenshot of the device is under way
+            if time.monotonic() >= deadline or self.should_stop(run_id):
+                self.wrap_up(run_id, folder, outcome="error", error=(
+                    f"the device stayed busy with {holder(busy) or 'something else'} for {HOLD_WAIT_SECONDS} s"))
+                return "error"
+            time.sleep(0.5)
         tailing = threading.Event()
         tail = threading.Thread(target=self._tail_events, args=(run_id, folder, tailing), daemon=True)
         tail.start()
-        busy = busy_marker(self.state_dir, platform, serial or "-")
-        busy.write_text(str(run_id))
         try:
             driver = self.device_set.driver(platform, serial) if platform != "web" else None
             timeline = play(flow, folder, options, driver=driver, on_result=on_result, on_started=on_started,
@@ -369,19 +378,36 @@ class Agent:
             # One worker process per device: a run that hangs or crashes its process (hard time limit, a
             # browser taking the process down) costs that device's run only.
             app.worker_main(["worker", "--queues", answer["queue"], "--pool", "prefork",
-                             "--concurrency", str(max(1, len(self.devices))), "--without-mingle",
+                             "--concurrency", str(self.worker_processes()), "--without-mingle",
                              "--without-gossip", "--without-heartbeat", "--loglevel", "INFO",
                              "--hostname", f"trackreplay-agent-{answer['agent']}@{socket.gethostname()}"])
         finally:
             self.stopping.set()
-            for driver in list(self._drivers.values()):
-                try:
-                    driver.close()
-                except Exception:  # a phone unplugged meanwhile: nothing left to release
-                    pass
             self.outbox.flush(self.client.send, timeout=10)
             self.stop_file.unlink(missing_ok=True)
         return 0
+
+
+class _OneScreenshot:
+    """A screenshot of a phone between runs: held, taken and let go (requests.py calls screenshot(path))."""
+
+    def __init__(self, agent: Agent, report: dict):
+        self.agent, self.report = agent, report
+
+    def screenshot(self, path: str) -> None:
+        from .requests import CannotAnswer
+
+        platform, serial = self.report["platform"], self.report["serial"]
+        try:
+            with holding(self.agent.state_dir, platform, serial, "a screenshot"):
+                driver = self.agent.device_set.driver(platform, serial)
+                try:
+                    driver.start()
+                    driver.screenshot(path)
+                finally:
+                    driver.close()
+        except DeviceBusy as exc:
+            raise CannotAnswer(f"{self.report['name']}: {exc} (a run's screens are on its page)") from None
 
 
 def _step_payload(step: dict) -> dict:

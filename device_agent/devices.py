@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -71,13 +72,24 @@ class ProxyJournal:
         return self.folder / re.sub(r"[^A-Za-z0-9_.:-]", "_", serial)
 
     def mark(self, serial: str) -> None:
-        self._file(serial).write_text(serial)
+        path = self._file(serial)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(serial)
+        os.replace(temporary, path)  # whole or not at all: the heartbeat reads these while runs write them
 
     def done(self, serial: str) -> None:
         self._file(serial).unlink(missing_ok=True)
 
     def pending(self) -> list[str]:
-        return sorted(path.read_text() for path in self.folder.iterdir() if path.is_file())
+        serials = []
+        for path in self.folder.iterdir():
+            if path.name.startswith("."):
+                continue  # being written
+            try:
+                serials.append(path.read_text())
+            except FileNotFoundError:  # a run cleared its phone between the listing and the read
+                continue
+        return sorted(serials)
 
 
 class DeviceSet:
@@ -149,6 +161,7 @@ class DeviceSet:
             report["name"] = f"{report.get('name') or report.get('model') or report['serial']}"
             if platform == "ios":
                 report["proxy"] = "manual"
+                report["proxy_address"] = self.proxy_address(report["serial"])
             reports.append(report)
         return reports
 
@@ -156,8 +169,8 @@ class DeviceSet:
         """Phones an earlier life of this agent left with the proxy set: clear them as soon as they are here."""
         attached = {report["serial"] for report in reports if report["platform"] == "android"}
         for serial in self.journal.pending():
-            if serial not in attached or busy_marker(self.state_dir, "android", serial).exists():
-                continue  # not here, or a run of this agent holds it (and clears it itself)
+            if serial not in attached or holder(busy_marker(self.state_dir, "android", serial)):
+                continue  # not here, or a run or a check of this agent holds it (and clears it itself)
             try:
                 from .drivers.android import clear_proxy_setting
 
@@ -171,7 +184,10 @@ class DeviceSet:
     def proxy_port(self, udid: str) -> int:
         """The fixed proxy port of an iPhone (typed into its Wi-Fi settings once): base, base + 1, ... by first
         sight, remembered in the state folder."""
-        with self._lock:
+        import fcntl
+
+        with self._lock, open(self.state_dir / "ios-proxy-ports.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the heartbeat and the worker processes all hand out ports
             try:
                 ports = json.loads(self._ports_file.read_text())
             except (OSError, ValueError):
@@ -182,7 +198,9 @@ class DeviceSet:
                 while port in used:
                     port += 1
                 ports[udid] = port
-                self._ports_file.write_text(json.dumps(ports, indent=1))
+                temporary = self._ports_file.with_suffix(".tmp")
+                temporary.write_text(json.dumps(ports, indent=1))
+                os.replace(temporary, self._ports_file)
             return int(ports[udid])
 
     def proxy_address(self, udid: str) -> str:
@@ -197,7 +215,8 @@ class DeviceSet:
         from .proxy import ProxyProcess
 
         manual = platform == "ios"
-        with tempfile.TemporaryDirectory(prefix="trackreplay-https-check-") as folder:
+        with holding(self.state_dir, platform, serial, "an HTTPS check"), \
+                tempfile.TemporaryDirectory(prefix="trackreplay-https-check-") as folder:
             proxy = ProxyProcess("capture", Path(folder), listen_host="0.0.0.0" if manual else None,
                                  port=self.proxy_port(serial) if manual else None)
             driver = self.driver(platform, serial)
@@ -260,13 +279,66 @@ def chromium_version(path: str) -> str:
     return " ".join(out.split()[:2]) or "Chromium"
 
 
+class DeviceBusy(Exception):
+    """The device is held by a run or a check of this agent (the message says which)."""
+
+
 def busy_marker(state_dir: Path, platform: str, serial: str) -> Path:
-    """A file that exists while a run holds the device (the heartbeat process reads it before it touches the
-    device for a screenshot, an HTTPS check or a left proxy setting). The agent removes them all when it starts:
-    no run of an earlier life is still going."""
+    """The file that holds a device: created exclusively by a run (in a worker process) or a check or screenshot
+    (in the heartbeat process), holding who and which process; nothing else touches the device meanwhile. A
+    marker whose process is gone (killed) holds nothing. The agent removes them all when it starts."""
     folder = state_dir / "busy"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / re.sub(r"[^A-Za-z0-9_.:-]", "_", f"{platform}-{serial}")
+
+
+def holder(marker: Path) -> str | None:
+    """Who holds the device ('run 12', 'an HTTPS check'), or None when nobody alive does."""
+    try:
+        owner, named, pid = marker.read_text().rpartition(" pid ")
+    except FileNotFoundError:
+        return None
+    try:
+        if not named:
+            raise ValueError("no process named (an older agent's marker)")
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        marker.unlink(missing_ok=True)  # its process died without letting go (killed): free
+        return None
+    except PermissionError:
+        pass
+    return owner or "something"
+
+
+def claim(marker: Path, owner: str) -> bool:
+    """Hold the device for `owner`; False when somebody alive holds it."""
+    for _ in range(2):
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if holder(marker) is not None:
+                return False
+            continue  # a stale marker was just removed: try again
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{owner} pid {os.getpid()}")
+        return True
+    return False
+
+
+class holding:
+    """`with holding(state_dir, platform, serial, "an HTTPS check"):` the device for the block, or DeviceBusy."""
+
+    def __init__(self, state_dir: Path, platform: str, serial: str, owner: str):
+        self.marker = busy_marker(state_dir, platform, serial or "-")
+        self.owner = owner
+
+    def __enter__(self):
+        if not claim(self.marker, self.owner):
+            raise DeviceBusy(f"the device is busy with {holder(self.marker) or 'something else'}; ask again later")
+        return self
+
+    def __exit__(self, *exc):
+        self.marker.unlink(missing_ok=True)
 
 
 def forget_busy(state_dir: Path) -> None:

@@ -169,8 +169,10 @@ def play(flow: Flow, out_dir: Path, options: PlayOptions, *, driver=None, on_res
             driver.clear_proxy()
             if options.proxy_journal is not None and options.device:
                 options.proxy_journal.done(options.device)
-        except DriverError as exc:  # unplugged: the journal keeps the phone; the agent clears it when it is back
-            note = f"the phone's proxy setting could not be cleared ({exc}); it is cleared when the phone is back"
+        except DriverError as exc:  # unplugged: the agent's journal keeps the phone and clears it when it is back
+            later = ("the agent clears it when the phone is back" if options.proxy_journal is not None else
+                     "clear it by hand: adb shell settings put global http_proxy :0")
+            note = f"the phone's proxy setting could not be cleared ({exc}); {later}"
             timeline["error"] = f"{timeline['error']}; {note}" if timeline.get("error") else note
         finally:
             try:

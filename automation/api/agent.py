@@ -84,8 +84,17 @@ class DeviceReport(Strict):
     proxy = serializers.ChoiceField(choices=ProxyMode.choices, required=False, default=ProxyMode.AUTO,
                                     help_text="auto: the agent sets the device's proxy; manual: a person sets it "
                                               "on the device (iOS).")
-    wda_url = serializers.URLField(max_length=300, required=False, default="", allow_blank=True,
-                                   help_text="iOS: the WebDriverAgent URL the agent drives the device through.")
+    wda_url = serializers.RegexField(
+        r"^(|(https?|http\+usbmux)://[^\s/?#]+(/[^\s]*)?)$", max_length=300, required=False, default="",
+        allow_blank=True, error_messages={"invalid": "Write WDA's URL as http://host:port, https://... or "
+                                                     "http+usbmux://UDID:8100 (WDA over USB)."},
+        help_text="iOS: the WebDriverAgent URL the agent drives the device through (http+usbmux://UDID:8100 over "
+                  "USB).")
+    proxy_address = serializers.RegexField(
+        r"^(|[A-Za-z0-9.\-]{1,253}:[1-9][0-9]{0,4}|\[[0-9A-Fa-f:.]{2,45}\]:[1-9][0-9]{0,4})$", max_length=260,
+        required=False, default="", allow_blank=True,
+        error_messages={"invalid": "Write the proxy address as host:port, e.g. '192.168.1.20:8888'."},
+        help_text="A device whose proxy is set by hand (iOS): the address and port to set it to.")
 
 
 class Heartbeat(Strict):

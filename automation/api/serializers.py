@@ -29,10 +29,10 @@ class DeviceSerializer(ScopedModelSerializer):
     class Meta:
         model = Device
         fields = ["id", "project", "agent", "name", "platform", "serial", "model", "os_version", "screen", "battery",
-                  "proxy_mode", "wda_url", "labels", "status", "last_seen_at", "https_status", "https_detail",
+                  "proxy_mode", "wda_url", "proxy_address", "labels", "status", "last_seen_at", "https_status", "https_detail",
                   "https_checked_at", "https_summary", "created_at", "updated_at"]
         # What the agent reports (and the platform's claim on the device) is not for people to set.
-        read_only_fields = ["agent", "model", "os_version", "screen", "battery", "proxy_mode", "wda_url", "status",
+        read_only_fields = ["agent", "model", "os_version", "screen", "battery", "proxy_mode", "wda_url", "proxy_address", "status",
                             "last_seen_at", "https_status", "https_detail", "https_checked_at"]
 
     def validate_labels(self, value):

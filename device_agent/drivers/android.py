@@ -640,6 +640,9 @@ def clear_proxy_setting(serial: str, adb=None) -> str:
 
 # -- discovery ----------------------------------------------------------------------------------------------
 
+DISCOVERY_TIMEOUT = 5.0
+
+
 def discover(adb=None) -> list[dict]:
     """A device report (docs/devices.md) for every Android device adb lists as ready; the others are logged
     with what to do about them (an unauthorized phone waits for its USB debugging prompt)."""
@@ -665,12 +668,15 @@ def discover(adb=None) -> list[dict]:
 def device_report(adb, serial: str) -> dict:
     device = adb.device(serial)
 
+    # Short timeouts: discovery runs at every heartbeat, which must not wait on a stuck phone past its lease.
     def prop(name: str) -> str:
-        return _shell(adb, device, ["getprop", name])[1].strip()
+        return _shell(adb, device, ["getprop", name], timeout=DISCOVERY_TIMEOUT)[1].strip()
 
     model = prop("ro.product.model") or "Android device"
-    size = re.search(r"(?:Override|Physical) size: (\d+x\d+)", _shell(adb, device, ["wm", "size"])[1])
-    level = re.search(r"^\s*level: (\d+)", _shell(adb, device, ["dumpsys", "battery"])[1], re.M)
+    size = re.search(r"(?:Override|Physical) size: (\d+x\d+)",
+                     _shell(adb, device, ["wm", "size"], timeout=DISCOVERY_TIMEOUT)[1])
+    level = re.search(r"^\s*level: (\d+)", _shell(adb, device, ["dumpsys", "battery"],
+                                                     timeout=DISCOVERY_TIMEOUT)[1], re.M)
     return {"platform": "android", "serial": serial, "name": model, "model": model,
             "os_version": f"Android {prop('ro.build.version.release')}".strip(),
             "labels": ["android"] + (["emulator"] if prop("ro.kernel.qemu") == "1" else []),

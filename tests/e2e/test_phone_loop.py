@@ -96,7 +96,8 @@ def lab(live_server, transactional_db, settings, tmp_path, adb_server):  # noqa:
     agent = PhoneAgent(live_server.url, token, tmp_path / "agent", log, wda.url, ios_port).start()
     try:
         yield {"project": project, "tasks": tasks, "agent": agent, "android": android, "android_app": android_app,
-               "iphone": iphone, "iphone_app": iphone_app, "log": tmp_path / "agent.log", "adb": adb_server}
+               "iphone": iphone, "iphone_app": iphone_app, "log": tmp_path / "agent.log", "adb": adb_server,
+               "ios_port": ios_port}
     finally:
         agent.stop()
         worker.terminate()
@@ -120,6 +121,7 @@ def test_record_learn_replay_and_catch_a_regression_on_android_and_iphone(lab):
         SERIAL, "Pixel 7", "Android 14", "1080x2400")
     iphone = Device.objects.get(project=lab["project"], platform="ios")
     assert iphone.proxy_mode == "manual" and iphone.serial == UDID
+    assert iphone.proxy_address == f"127.0.0.1:{lab['ios_port']}"  # what to type into the iPhone's Wi-Fi settings
     for platform in ("android", "ios"):
         task = lab["tasks"][platform]
         recorded = finished(create_run(task, mode="record"), 120, lab["log"])

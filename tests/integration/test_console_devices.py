@@ -37,7 +37,7 @@ def shop(db, settings, tmp_path, monkeypatch):
                             last_seen_at=timezone.now())
     iphone = f.DeviceFactory(project=project, agent=agent, name="iPhone 15 #1", platform="ios", model="iPhone 15",
                              os_version="iOS 17.5", proxy_mode="manual", wda_url="http://127.0.0.1:8100",
-                             status="online")
+                             proxy_address="192.168.1.20:8889", status="online")
     return project, people, pixel, iphone
 
 
@@ -77,6 +77,7 @@ def test_a_device_page_shows_the_device_https_interception_and_the_current_run(s
     phone = people[Role.VIEWER].get(f"/p/shop/devices/{iphone.pk}/").content.decode()
     assert "set by hand on the device" in phone and 'href="/p/shop/proxy-ca/#ios"' in phone
     assert "HTTPS interception has not been checked on iPhone 15 #1" in phone and "http://127.0.0.1:8100" in phone
+    assert '<code data-testid="proxy-address">192.168.1.20:8889</code>' in phone  # what to type into the phone
 
 
 def test_take_a_screenshot_asks_the_agent_and_the_page_shows_it_when_it_arrives(shop):

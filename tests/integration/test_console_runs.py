@@ -123,7 +123,9 @@ def test_the_run_page_shows_steps_screens_events_logs_health_and_the_report(setu
                             "error": "", "screenshot": "screenshots/001.png"},
                            {"index": 2, "action": "tap", "label": "Fresh tab", "outcome": "failed",
                             "started_at": "2026-12-01T10:00:01.500Z", "finished_at": "2026-12-01T10:00:03.000Z",
-                            "error": "no visible element matches id=tab-2 after 10 s", "screenshot": None}],
+                            "error": "no visible element matches id=tab-2 after 10 s", "screenshot": None,
+                            "attempts": 3, "notes": [
+                                "the app crashed: process 4101 is gone; restarted the app; the step is tried again"]}],
                        logs=[{"at": 1796119200000, "level": "pageerror", "text": "TypeError: x is undefined"}])
     record = f.TestRecordFactory(project=project, run=run, health_flags=["mock_not_enabled", "too_few_events"])
     for seq, (name, step) in enumerate([("page_view", 1), ("ab_exposure", 1), ("page_view", 1)]):
@@ -139,6 +141,8 @@ def test_the_run_page_shows_steps_screens_events_logs_health_and_the_report(setu
     assert 'class="flag yellow">Fewer events than seconds of run time' in page
     assert f'/p/shop/reports/{report.pk}/' in page and 'hx-trigger="every 2s"' not in page  # final: no polling
     assert "2026-12-01 10:00:00" in page  # one readable time format
+    assert "the app crashed: process 4101 is gone; restarted the app; the step is tried again" in page
+    assert "3 tries" in page
     image = viewer.get(f"/p/shop/runs/{run.pk}/screenshots/1.png")
     assert image.status_code == 200 and b"".join(image.streaming_content) == PNG
     assert viewer.get(f"/p/shop/runs/{run.pk}/screenshots/2.png").status_code == 404

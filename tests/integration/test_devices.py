@@ -57,6 +57,11 @@ def test_the_heartbeat_stores_what_the_agent_reports_of_each_device(lab):
     beat(client, [PIXEL, IPHONE, {"platform": "web", "name": "lab · Chromium 1", "serial": "chromium-1"}])
     web = Device.objects.get(serial="chromium-1")
     assert (web.screen, web.battery, web.proxy_mode, web.wda_url) == ("", None, "auto", "")
+    # An iPhone on USB (WDA through usbmuxd) and the address its proxy is to be set to by hand.
+    usb = {**IPHONE, "wda_url": f"http+usbmux://{IPHONE['serial']}:8100", "proxy_address": "192.168.1.20:8889"}
+    assert beat(client, [PIXEL, usb]).status_code == 200
+    iphone.refresh_from_db()
+    assert (iphone.wda_url, iphone.proxy_address) == (usb["wda_url"], "192.168.1.20:8889")
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -68,7 +73,10 @@ def test_the_heartbeat_stores_what_the_agent_reports_of_each_device(lab):
     ("battery", "full", "A valid integer is required"),
     ("battery", 50.5, "A valid integer is required"),
     ("proxy", "socks", "is not a valid choice"),
-    ("wda_url", "127.0.0.1:8100", "Enter a valid URL"),
+    ("wda_url", "127.0.0.1:8100", "Write WDA's URL as http://host:port"),
+    ("wda_url", "ftp://127.0.0.1:8100", "Write WDA's URL as http://host:port"),
+    ("proxy_address", "192.168.1.20", "Write the proxy address as host:port"),
+    ("proxy_address", "192.168.1.20:0", "Write the proxy address as host:port"),
     ("wda_url", "http://" + "a" * 300 + ".test", "no more than 300 characters"),
     ("ip", "10.0.0.7", "Unknown field"),
 ])

@@ -37,3 +37,71 @@ def test_the_journal_lists_phones_until_done(tmp_path):
 def test_lan_address_is_an_address():
     parts = lan_address().split(".")
     assert len(parts) == 4 and all(part.isdigit() for part in parts)
+
+
+def test_a_device_is_held_by_one_owner_and_a_dead_holder_holds_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    from device_agent.devices import DeviceBusy, busy_marker, claim, holder, holding
+
+    marker = busy_marker(tmp_path, "android", "emulator-5554")
+    assert holder(marker) is None and claim(marker, "run 7")
+    assert holder(marker) == "run 7" and not claim(marker, "an HTTPS check")
+    with pytest.raises(DeviceBusy, match="busy with run 7"):
+        with holding(tmp_path, "android", "emulator-5554", "a screenshot"):
+            pass
+    marker.unlink()
+    with holding(tmp_path, "android", "emulator-5554", "a screenshot"):
+        assert holder(marker) == "a screenshot"
+    assert holder(marker) is None  # let go after the block
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    marker.write_text(f"run 8 pid {dead.stdout.strip()}")  # its worker process was killed without letting go
+    assert holder(marker) is None and claim(marker, "run 9") and holder(marker) == "run 9"
+    marker.write_text("12")  # written by an older agent: no process named, nobody alive holds it
+    assert holder(marker) is None
+
+
+def test_the_journal_lists_phones_while_runs_clear_theirs(tmp_path):
+    import threading
+
+    journal = ProxyJournal(tmp_path / "proxy-set")
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            journal.mark("emulator-5554")
+            journal.done("emulator-5554")
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for _ in range(3000):
+            assert journal.pending() in ([], ["emulator-5554"])
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_the_heartbeat_thread_outlives_a_heartbeat_that_breaks(tmp_path):
+    import threading
+
+    from device_agent.agent import Agent
+
+    agent = Agent("http://127.0.0.1:9", "tra_x", state_dir=tmp_path)
+    beats = []
+    second = threading.Event()
+
+    def heartbeat():
+        beats.append(1)
+        if len(beats) == 1:
+            raise FileNotFoundError("a run cleared its phone meanwhile")
+        second.set()
+        agent.stopping.set()
+
+    agent.heartbeat = heartbeat
+    agent.config = {"heartbeat_seconds": 0.01}
+    thread = threading.Thread(target=agent._heartbeats)
+    thread.start()
+    assert second.wait(10), "the heartbeat thread died with the first error"
+    thread.join(10)
