@@ -93,19 +93,28 @@ class Relay:
 
 
 class AgentProcess:
-    def __init__(self, url: str, token: str, state_dir, log):
+    """`trackreplay agent` as its own process. `devices` are its device options (default: one Chromium). With
+    `whole_group`, kill() takes its worker processes and their proxies down with it, as a service manager
+    does; otherwise only the agent's main process dies."""
+
+    def __init__(self, url: str, token: str, state_dir, log, devices=("--browsers", "1"), whole_group=False):
         self.args = [sys.executable, "-m", "trackreplay.cli", "agent", "--url", url, "--name", "lab",
-                     "--browsers", "1", "--state-dir", str(state_dir)]
+                     *devices, "--state-dir", str(state_dir)]
         self.env = {**os.environ, "TRACKREPLAY_AGENT_TOKEN": token}
         self.log = log
+        self.whole_group = whole_group
         self.process = None
 
     def start(self):
-        self.process = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=self.whole_group)
         return self
 
     def kill(self):
-        self.process.kill()
+        if self.whole_group:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.kill()
         self.process.wait(timeout=30)
 
     def stop(self):

@@ -7,7 +7,6 @@ and with a regression. A phone unplugged mid-run ends its run with the step it w
 an agent killed mid-run leaves the phone's proxy setting on, and clears it when it starts again."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from automation.lifecycle import create_run
 from automation.models import AgentToken, Device, Run, Script, Task
 from demo.server import DemoShop
-from tests.e2e.test_loop import database_url_for_workers, finished, wait_for
+from tests.e2e.test_loop import AgentProcess, database_url_for_workers, finished, wait_for
 from tests.e2e.test_phones import FLOW, free_port
 from tests.fakes.android_fixtures import adb_server  # noqa: F401  (the fake adb server, found the usual way)
 from tests.fakes.app import FakePhone, ShopApp
@@ -29,36 +28,6 @@ from .. import factories as f
 
 SERIAL = "emulator-5554"
 UDID = "00008110-000A1B2C3D4E5F60"
-
-
-class PhoneAgent:
-    def __init__(self, url: str, token: str, state_dir, log, wda_url: str, ios_port: int):
-        self.args = [sys.executable, "-m", "trackreplay.cli", "agent", "--url", url, "--name", "lab",
-                     "--browsers", "0", "--android", "--wda", f"{UDID}={wda_url}", "--ios-proxy-port", str(ios_port),
-                     "--proxy-host", "127.0.0.1", "--state-dir", str(state_dir)]
-        self.env = {**os.environ, "TRACKREPLAY_AGENT_TOKEN": token}  # ANDROID_ADB_SERVER_PORT: the fake's
-        self.log = log
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        return self
-
-    def kill(self):
-        """The agent crashes as a service does when it is killed (systemd's default KillMode): its worker
-        processes and their proxies with it, no clean-up code run."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture
@@ -93,7 +62,10 @@ def lab(live_server, transactional_db, settings, tmp_path, adb_server):  # noqa:
         env={**os.environ, "DATABASE_URL": database_url_for_workers(), "TRACKREPLAY_QUEUE_PREFIX": prefix},
         stdout=worker_log, stderr=subprocess.STDOUT)
     token = AgentToken.issue(agent=row, name="test").token
-    agent = PhoneAgent(live_server.url, token, tmp_path / "agent", log, wda.url, ios_port).start()
+    # An agent with phones only; killed, it goes down as a service does: worker processes and proxies with it.
+    phones = ("--browsers", "0", "--android", "--wda", f"{UDID}={wda.url}", "--ios-proxy-port", str(ios_port),
+              "--proxy-host", "127.0.0.1")
+    agent = AgentProcess(live_server.url, token, tmp_path / "agent", log, devices=phones, whole_group=True).start()
     try:
         yield {"project": project, "tasks": tasks, "agent": agent, "android": android, "android_app": android_app,
                "iphone": iphone, "iphone_app": iphone_app, "log": tmp_path / "agent.log", "adb": adb_server,
@@ -146,15 +118,21 @@ def test_record_learn_replay_and_catch_a_regression_on_android_and_iphone(lab):
     assert anomalies == {("tab_click", "tab_name")}
 
 
-SLOW_FLOW = FLOW.replace("  - back\n", "  - wait: 30\n  - back\n")
+SLOW_FLOW = FLOW.replace("  - back\n", "  - wait: 8\n  - back\n")
 
 
-def test_an_unplugged_phone_ends_its_run_at_its_step_keeping_what_it_captured(lab):
-    phones_online(lab)
+def record_until_the_wait(lab) -> Run:
+    """A record run of the slow flow on the Android phone, once its step 7 (wait: 8) runs."""
     Script.objects.filter(project=lab["project"]).update(source=SLOW_FLOW)
     run = create_run(lab["tasks"]["android"], mode="record")
     wait_for(lambda: any(s["index"] == 7 and s["outcome"] == "running" for s in Run.objects.get(pk=run.pk).timeline),
              60, "the wait step to start", lab["log"])
+    return run
+
+
+def test_an_unplugged_phone_ends_its_run_at_its_step_keeping_what_it_captured(lab):
+    phones_online(lab)
+    run = record_until_the_wait(lab)
     lab["android"].unplug()
     run = finished(run, 90, lab["log"])
     assert run.status in ("failed", "error") and "device disconnected at step 8" in run.error, run.error
@@ -168,10 +146,7 @@ def test_an_unplugged_phone_ends_its_run_at_its_step_keeping_what_it_captured(la
 
 def test_an_agent_killed_mid_run_clears_the_phone_s_proxy_when_it_starts_again(lab):
     phones_online(lab)
-    Script.objects.filter(project=lab["project"]).update(source=SLOW_FLOW)
-    run = create_run(lab["tasks"]["android"], mode="record")
-    wait_for(lambda: any(s["index"] == 7 and s["outcome"] == "running" for s in Run.objects.get(pk=run.pk).timeline),
-             60, "the wait step to start", lab["log"])
+    run = record_until_the_wait(lab)
     phone = lab["android"]
     assert phone.proxy is not None and phone.reversed_ports  # the run's proxy setting is on
     lab["agent"].kill()
