@@ -43,8 +43,9 @@ demo-web: $(DEMO_WEB)/node_modules/.installed
 run: install chromium demo-web
 	$(BIN)/trackreplay up --demo --host $(HOST) --port $(PORT)
 
+# One test worker per core (pytest-xdist): the browser, phone and loop tests spend most of their time waiting.
 test: install chromium browser-sdks demo-web
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 bench: install chromium demo-web
 	$(BIN)/python -m pytest -m bench tests/bench -s $(PYTEST_ARGS)

@@ -24,6 +24,16 @@ _OWN_VAR_DIR = None
 if not os.environ.get("TRACKREPLAY_VAR_DIR"):
     _OWN_VAR_DIR = tempfile.mkdtemp(prefix="trackreplay-tests-")
     os.environ["TRACKREPLAY_VAR_DIR"] = _OWN_VAR_DIR
+# Under pytest-xdist (`make test` runs one worker per core) each worker inherits the controller's prefix and var
+# directory: it gets its own below them, so workers share no queue, broker folder or proxy CA, and the process
+# audit (tests/process_audit.py) of one worker does not count another's browsers and proxies as its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and not PREFIX.endswith(f"{_WORKER}."):
+    PREFIX = f"{PREFIX}{_WORKER}."
+    os.environ["TRACKREPLAY_QUEUE_PREFIX"] = PREFIX
+    _worker_dir = Path(os.environ["TRACKREPLAY_VAR_DIR"]) / f"xdist-{_WORKER}"
+    _worker_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["TRACKREPLAY_VAR_DIR"] = str(_worker_dir)
 # The folder a developer's `make run` uses for its broker, whatever this session uses.
 DEVELOPER_BROKER = Path(__file__).resolve().parent.parent / "var" / "celery" / "broker"
 
