@@ -158,7 +158,7 @@ class DeviceSet:
         reports = []
         for report in found:
             report = {**report, "labels": list(report.get("labels") or [platform])}
-            report["name"] = f"{report.get('name') or report.get('model') or report['serial']}"
+            report["name"] = report.get("name") or report.get("model") or report["serial"]
             if platform == "ios":
                 report["proxy"] = "manual"
                 report["proxy_address"] = self.proxy_address(report["serial"])
@@ -243,20 +243,12 @@ class DeviceSet:
                         proxy.stop()
 
     def driver(self, platform: str, serial: str):
-        """A driver for one of this agent's devices (not started)."""
-        if platform == "web":
-            from .drivers.web import WebDriver
+        """A driver for one of this agent's devices (not started): the one `trackreplay play` makes, with this
+        agent's WDA URL and relaunch command for an iPhone."""
+        from .play import make_driver
 
-            return WebDriver(headed=self.headed)
-        if platform == "android":
-            from .drivers.android import AndroidDriver
-
-            return AndroidDriver(serial)
-        if platform == "ios":
-            from .drivers.ios import IOSDriver
-
-            return IOSDriver(serial, wda_url=self.wda_urls.get(serial), relaunch=self.wda_relaunch.get(serial))
-        raise ValueError(f"no platform {platform!r}")
+        return make_driver(platform, headed=self.headed, device=serial, wda_url=self.wda_urls.get(serial),
+                           wda_relaunch=self.wda_relaunch.get(serial))
 
 
 def _platform_module(platform: str):

@@ -138,10 +138,20 @@ def database_url_for_workers() -> str:
     return f"postgres://{auth}@{config['HOST']}:{config['PORT'] or 5432}/{config['NAME']}"
 
 
-@pytest.fixture
-def loop(live_server, transactional_db, settings, tmp_path):
+def platform_worker(prefix: str, log) -> subprocess.Popen:
+    """The platform's Celery worker, a process of its own on the configured broker, on the test database,
+    consuming the verify and default queues under `prefix`."""
     from trackreplay.celery import Queue, queue_name
 
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "trackreplay", "worker", "--pool", "solo", "--without-mingle",
+         "--without-gossip", "--loglevel", "INFO", "-Q", f"{queue_name(Queue.VERIFY)},{queue_name(Queue.DEFAULT)}"],
+        env={**os.environ, "DATABASE_URL": database_url_for_workers(), "TRACKREPLAY_QUEUE_PREFIX": prefix},
+        stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def loop(live_server, transactional_db, settings, tmp_path):
     # Queues of our own: this test must not take (or leave) work in anybody else's broker queues.
     prefix = f"{settings.TRACKREPLAY_QUEUE_PREFIX}loop-{uuid.uuid4().hex[:8]}."
     settings.TRACKREPLAY_QUEUE_PREFIX = prefix
@@ -157,12 +167,7 @@ def loop(live_server, transactional_db, settings, tmp_path):
     relay = Relay(int(live_server.url.rsplit(":", 1)[1]))
     log = open(tmp_path / "agent.log", "ab")
     worker_log = open(tmp_path / "worker.log", "ab")
-    # The platform's Celery worker, a process of its own on the configured broker, on the test database.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "trackreplay", "worker", "--pool", "solo", "--without-mingle",
-         "--without-gossip", "--loglevel", "INFO", "-Q", f"{queue_name(Queue.VERIFY)},{queue_name(Queue.DEFAULT)}"],
-        env={**os.environ, "DATABASE_URL": database_url_for_workers(), "TRACKREPLAY_QUEUE_PREFIX": prefix},
-        stdout=worker_log, stderr=subprocess.STDOUT)
+    worker = platform_worker(prefix, worker_log)
     agent = AgentProcess(relay.url, token, tmp_path / "agent", log).start()
     try:
         yield {"project": project, "task": task, "shop": shop, "agent": agent, "relay": relay,

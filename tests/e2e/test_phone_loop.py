@@ -6,9 +6,6 @@ process, and the demo shop's phone app. One cross-platform flow: recorded on eac
 and with a regression. A phone unplugged mid-run ends its run with the step it was at, keeping what it captured;
 an agent killed mid-run leaves the phone's proxy setting on, and clears it when it starts again."""
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -17,8 +14,9 @@ import pytest
 from automation.lifecycle import create_run
 from automation.models import AgentToken, Device, Run, Script, Task
 from demo.server import DemoShop
-from tests.e2e.test_loop import AgentProcess, database_url_for_workers, finished, wait_for
-from tests.e2e.test_phones import FLOW, free_port
+from tests.e2e.test_loop import AgentProcess, finished, platform_worker, wait_for
+from device_agent.proxy import free_port
+from tests.e2e.test_phones import FLOW
 from tests.fakes.android_fixtures import adb_server  # noqa: F401  (the fake adb server, found the usual way)
 from tests.fakes.app import FakePhone, ShopApp
 from tests.fakes.wda_server import FakeWDA
@@ -32,8 +30,6 @@ UDID = "00008110-000A1B2C3D4E5F60"
 
 @pytest.fixture
 def lab(live_server, transactional_db, settings, tmp_path, adb_server):  # noqa: F811
-    from trackreplay.celery import Queue, queue_name
-
     prefix = f"{settings.TRACKREPLAY_QUEUE_PREFIX}phones-{uuid.uuid4().hex[:8]}."
     settings.TRACKREPLAY_QUEUE_PREFIX = prefix
     settings.TRACKREPLAY_LEASE_SECONDS = 8
@@ -56,11 +52,7 @@ def lab(live_server, transactional_db, settings, tmp_path, adb_server):  # noqa:
              for platform in ("android", "ios")}
     log = open(tmp_path / "agent.log", "ab")
     worker_log = open(tmp_path / "worker.log", "ab")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "trackreplay", "worker", "--pool", "solo", "--without-mingle",
-         "--without-gossip", "--loglevel", "INFO", "-Q", f"{queue_name(Queue.VERIFY)},{queue_name(Queue.DEFAULT)}"],
-        env={**os.environ, "DATABASE_URL": database_url_for_workers(), "TRACKREPLAY_QUEUE_PREFIX": prefix},
-        stdout=worker_log, stderr=subprocess.STDOUT)
+    worker = platform_worker(prefix, worker_log)
     token = AgentToken.issue(agent=row, name="test").token
     # An agent with phones only; killed, it goes down as a service does: worker processes and proxies with it.
     phones = ("--browsers", "0", "--android", "--wda", f"{UDID}={wda.url}", "--ios-proxy-port", str(ios_port),

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from demo.server import DemoShop
+from device_agent.proxy import free_port
 from tests.fakes.android_fixtures import adb_server  # noqa: F401  (the fake adb server, found the usual way)
 from tests.fakes.app import FakePhone, ShopApp
 from tests.fakes.wda_server import FakeWDA
@@ -44,14 +45,6 @@ steps:
 def shop():
     with DemoShop(port=0, popups=False) as running:
         yield running
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def play(tmp_path, platform, *args, timeout=180):
