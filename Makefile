@@ -44,8 +44,9 @@ run: install chromium demo-web
 	$(BIN)/trackreplay up --demo --host $(HOST) --port $(PORT)
 
 # One test worker per core (pytest-xdist): the browser, phone and loop tests spend most of their time waiting.
+# The whole-loop tests share one worker (xdist_group "loops"): two of them side by side starve each other.
 test: install chromium browser-sdks demo-web
-	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 bench: install chromium demo-web
 	$(BIN)/python -m pytest -m bench tests/bench -s $(PYTEST_ARGS)

@@ -22,7 +22,9 @@ from tests.e2e.test_console_browser import browser  # noqa: F401  (the console's
 from tests.process_audit import long_running_pids
 from trackreplay.demo import FLOW, ensure_admin, seed_demo
 
-pytestmark = pytest.mark.browser
+# The whole-loop tests (agent, platform worker, proxies, browser or phones) run one at a time on one test worker
+# (make test: --dist loadgroup): side by side on two cores their 120 s waits were seen to run out.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("loops")]
 
 
 class Relay:

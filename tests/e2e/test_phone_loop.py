@@ -24,6 +24,9 @@ from tests.process_audit import long_running_pids
 
 from .. import factories as f
 
+# The whole-loop tests (agent, platform worker, proxies, browser or phones) run one at a time on one test worker
+# (make test: --dist loadgroup): side by side on two cores their 120 s waits were seen to run out.
+pytestmark = pytest.mark.xdist_group("loops")
 SERIAL = "emulator-5554"
 UDID = "00008110-000A1B2C3D4E5F60"
 

@@ -19,6 +19,9 @@ from tests.fakes.app import FakePhone, ShopApp
 from tests.fakes.wda_server import FakeWDA
 from tests.process_audit import long_running_pids
 
+# The whole-loop tests (agent, platform worker, proxies, browser or phones) run one at a time on one test worker
+# (make test: --dist loadgroup): side by side on two cores their 120 s waits were seen to run out.
+pytestmark = pytest.mark.xdist_group("loops")
 CLI = [sys.executable, "-m", "trackreplay.cli"]
 APP = "com.trackreplay.shop"
 FLOW = """\

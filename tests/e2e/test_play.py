@@ -15,7 +15,9 @@ import pytest
 from demo.server import DemoShop
 from tests.process_audit import long_running_pids
 
-pytestmark = pytest.mark.browser
+# The whole-loop tests (agent, platform worker, proxies, browser or phones) run one at a time on one test worker
+# (make test: --dist loadgroup): side by side on two cores their 120 s waits were seen to run out.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("loops")]
 CLI = [sys.executable, "-m", "trackreplay.cli"]
 FLOW = """\
 name: Fresh tab and cart
